@@ -1,0 +1,107 @@
+using System.Net;
+using SmtpServer.Core.Routing;
+using SmtpServer.Protocol;
+
+namespace SmtpServer.Configuration;
+
+/// <summary>
+/// The validated, typed configuration the server runs on. Built by <c>ConfigLoader</c> from
+/// YAML or JSON plus environment overrides; every value here has been checked.
+/// </summary>
+internal sealed record ServerSettings
+{
+    /// <summary>Name for the banner, EHLO and Received (server.hostname; default: the FQDN).</summary>
+    public required string Hostname { get; init; }
+
+    public required SessionLimits Limits { get; init; }
+
+    /// <summary>server.limits.maxSessions: sessions in total, 421 at connect beyond it.</summary>
+    public int MaxSessions { get; init; } = 1000;
+
+    /// <summary>server.limits.maxSessionsPerClient: per client IP, 421 at connect beyond it.</summary>
+    public int MaxSessionsPerClient { get; init; } = 50;
+
+    /// <summary>How long a stopping server lets transactions in progress finish.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    public required QueueSettings Queue { get; init; }
+
+    public required IReadOnlyList<ListenerSettings> Listeners { get; init; }
+
+    /// <summary>The compiled rules (first match wins).</summary>
+    public required IRouter Router { get; init; }
+
+    /// <summary>Names of the configured actions (rules refer to them).</summary>
+    public required IReadOnlySet<string> Actions { get; init; }
+
+    public LogSettings Logging { get; init; } = new();
+}
+
+/// <summary>Per-session bounds from server.limits and server.smtp (DESIGN.md, decision 6).</summary>
+internal sealed record SessionLimits
+{
+    /// <summary>maxMessageSize: 35 MiB, OpenSMTPD's default.</summary>
+    public long MaxMessageSize { get; init; } = 35L * 1024 * 1024;
+
+    public int MaxRecipients { get; init; } = 1000;
+
+    public int MaxMessagesPerSession { get; init; } = 100;
+
+    public int MaxErrorsPerSession { get; init; } = 20;
+
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>maxCommandLine: octets including CRLF.</summary>
+    public int MaxCommandLineLength { get; init; } = 4096;
+
+    /// <summary>maxAuthLine: AUTH lines and SASL responses carry base64 and may be longer.</summary>
+    public int MaxAuthLineLength { get; init; } = 12288;
+
+    /// <summary>maxLineLength: a text line of DATA/BDAT, octets including CRLF.</summary>
+    public int MaxTextLineLength { get; init; } = 65536;
+
+    /// <summary>maxHeaderSize: the header section of a message.</summary>
+    public long MaxHeaderSize { get; init; } = 1024 * 1024;
+
+    /// <summary>server.smtp.bareLineEndings.</summary>
+    public BareLineEndingPolicy BareLineEndings { get; init; } = BareLineEndingPolicy.Reject;
+}
+
+internal sealed record QueueSettings
+{
+    public required string Path { get; init; }
+
+    public TimeSpan Expire { get; init; } = TimeSpan.FromDays(4);
+
+    public IReadOnlyList<TimeSpan> DelayWarnings { get; init; } = [TimeSpan.FromHours(4)];
+
+    /// <summary>queue.minFreeSpace: percent of the file system that must stay free.</summary>
+    public double MinFreeSpacePercent { get; init; } = 5;
+}
+
+internal sealed record ListenerSettings
+{
+    public required string Name { get; init; }
+
+    public required IPEndPoint EndPoint { get; init; }
+
+    /// <summary>submission: true adds Message-ID/Date when missing.</summary>
+    public bool Submission { get; init; }
+
+    /// <summary>Per-listener banner/EHLO name; null means the server's.</summary>
+    public string? Hostname { get; init; }
+}
+
+internal enum LogFormat
+{
+    Text,
+    Json,
+}
+
+internal sealed record LogSettings
+{
+    public LogFormat Format { get; init; } = LogFormat.Text;
+
+    /// <summary>Serilog minimum level name (Verbose, Debug, Information, Warning, Error).</summary>
+    public string Level { get; init; } = "Information";
+}
