@@ -1,1 +1,77 @@
-return 0;
+using SmtpServer.Configuration;
+using SmtpServer.Hosting;
+
+namespace SmtpServer;
+
+/// <summary>
+/// <c>smtpd [-c FILE] [--check]</c>. Loads and validates the configuration (every bad key is
+/// named, and the server does not start), then runs the listeners until SIGTERM/SIGINT.
+/// </summary>
+internal static class Program
+{
+    private const string Usage = """
+        usage: smtpd [-c|--config FILE] [--check]
+          -c, --config FILE   configuration file, YAML (.yaml/.yml) or JSON (.json);
+                              default: $SMTPD_CONFIG, else config/smtpd.yaml
+          --check             validate the configuration and exit (0: valid, 1: errors)
+        Environment variables SMTPD_<SECTION>__<KEY> override keys of the file.
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        string? path = null;
+        var check = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "-c" or "--config" when i + 1 < args.Length:
+                    path = args[++i];
+                    break;
+                case "--check" or "-n":
+                    check = true;
+                    break;
+                case "-h" or "--help":
+                    await Console.Out.WriteLineAsync(Usage).ConfigureAwait(false);
+                    return 0;
+                default:
+                    await Console.Error.WriteLineAsync($"smtpd: unknown argument '{args[i]}'\n{Usage}").ConfigureAwait(false);
+                    return 2;
+            }
+        }
+
+        path ??= Environment.GetEnvironmentVariable("SMTPD_CONFIG") ?? Path.Combine("config", "smtpd.yaml");
+        var loaded = ConfigLoader.Load(path);
+        if (loaded.Settings is null)
+        {
+            // The command-line contract of --check and of a failed start: one line per problem.
+            foreach (var error in loaded.Errors)
+            {
+                await Console.Error.WriteLineAsync($"{path}: {error}").ConfigureAwait(false);
+            }
+
+            return 1;
+        }
+
+        if (check)
+        {
+            await Console.Out.WriteLineAsync($"{path}: configuration OK").ConfigureAwait(false);
+            return 0;
+        }
+
+        using var logger = Logging.Create(loaded.Settings.Logging);
+        try
+        {
+            await using var app = SmtpHost.Build(loaded.Settings, logger);
+            await app.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+#pragma warning disable CA1031 // The last line of defence: log why the process stops.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            logger.Fatal(ex, "smtpd stopped: {Reason}", ex.Message);
+            return 1;
+        }
+    }
+}

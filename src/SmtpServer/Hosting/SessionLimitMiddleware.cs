@@ -1,0 +1,45 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using SmtpServer.Protocol;
+using SmtpServer.Smtp;
+
+namespace SmtpServer.Hosting;
+
+/// <summary>
+/// Connection middleware (Kestrel's ConnectionLimitMiddleware is the model): a client over a
+/// limit gets 421 at connect and the connection is closed, instead of OpenSMTPD's silent pause
+/// of accept() (REFERENCE.md §1.1).
+/// </summary>
+internal sealed class SessionLimitMiddleware(ConnectionDelegate next, SessionLimiter limiter, string hostname, ILogger logger)
+{
+    public async Task OnConnectionAsync(ConnectionContext connection)
+    {
+        var client = Normalize((connection.RemoteEndPoint as IPEndPoint)?.Address);
+        var result = limiter.TryAcquire(client);
+        if (result != LimitResult.Acquired)
+        {
+            SessionLog.Refused(logger, client, result == LimitResult.TooManySessions ? "max-sessions" : "max-sessions-per-client");
+            var reply = result == LimitResult.TooManySessions
+                ? new SmtpReply(421, "4.3.2", $"{hostname} Too many sessions, try again later")
+                : new SmtpReply(421, "4.7.0", $"{hostname} Too many sessions from your address, try again later");
+            SmtpReplyWriter.Write(connection.Transport.Output, reply);
+            await connection.Transport.Output.FlushAsync().ConfigureAwait(false);
+            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await next(connection).ConfigureAwait(false);
+        }
+        finally
+        {
+            limiter.Release(client);
+        }
+    }
+
+    /// <summary>An IPv4 client seen through a dual-stack socket counts as the IPv4 address.</summary>
+    private static IPAddress? Normalize(IPAddress? address) =>
+        address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address;
+}

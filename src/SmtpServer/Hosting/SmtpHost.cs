@@ -1,0 +1,81 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Serilog;
+using SmtpServer.Configuration;
+using SmtpServer.Core.Queue;
+using SmtpServer.Smtp;
+
+namespace SmtpServer.Hosting;
+
+/// <summary>
+/// Builds the process: Kestrel with one listener per <c>listeners:</c> entry, each with its own
+/// connection-middleware chain ending in the SMTP handler (BedrockFramework's Program.cs shape).
+/// </summary>
+internal static class SmtpHost
+{
+    public static WebApplication Build(ServerSettings settings, Serilog.ILogger logger, TimeProvider? time = null)
+    {
+        time ??= TimeProvider.System;
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            Args = [],
+            ContentRootPath = Directory.GetCurrentDirectory(),
+        });
+
+        builder.Logging.ClearProviders();
+        builder.Services.AddSerilog(logger, dispose: false);
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(time);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);
+
+        // Kestrel's own HTTP limits do not apply to raw connections; ours are in SessionLimiter.
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            var services = kestrel.ApplicationServices;
+            var loggerFactory = services.GetRequiredService<ILoggerFactory>();
+            var queue = services.GetRequiredService<IQueueStore>();
+            var smtp = new SmtpServices(settings, queue, time, loggerFactory);
+            var limiter = new SessionLimiter(settings.MaxSessions, settings.MaxSessionsPerClient);
+            var limitLogger = loggerFactory.CreateLogger("SmtpServer.Hosting.SessionLimit");
+            foreach (var listener in settings.Listeners)
+            {
+                var handler = new SmtpConnectionHandler(listener, smtp);
+                var hostname = listener.Hostname ?? settings.Hostname;
+                kestrel.Listen(listener.EndPoint, options =>
+                {
+                    options.Use(next => new SessionLimitMiddleware(next, limiter, hostname, limitLogger).OnConnectionAsync);
+                    options.Run(handler.OnConnectedAsync);
+                });
+            }
+        });
+
+        builder.Services.AddSingleton<IQueueStore>(sp => QueueStoreFactory.Create(settings.Queue, time, sp.GetRequiredService<ILoggerFactory>()));
+        return builder.Build();
+    }
+
+    /// <summary>The endpoints Kestrel actually bound (port 0 becomes a real port).</summary>
+    public static IReadOnlyList<IPEndPoint> BoundEndPoints(WebApplication app)
+    {
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        var result = new List<IPEndPoint>();
+        foreach (var address in addresses)
+        {
+            var uri = new Uri(address);
+            var host = uri.Host.Trim('[', ']');
+            if (IPAddress.TryParse(host, out var ip))
+            {
+                result.Add(new IPEndPoint(ip, uri.Port));
+            }
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,71 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace SmtpServer.Smtp;
+
+/// <summary>
+/// The trace field we prepend (RFC 5321 §4.4, RFC 5322 §3.6.7), with the "with" protocol
+/// names of RFC 3848 and RFC 6531 §4.3 (ESMTP, ESMTPS, ESMTPSA, UTF8SMTPS…).
+/// </summary>
+internal static class ReceivedHeader
+{
+    internal sealed record Info(
+        string Helo,
+        IPAddress? ClientAddress,
+        string Hostname,
+        bool Extended,
+        bool Tls,
+        bool Authenticated,
+        bool SmtpUtf8,
+        string QueueId,
+        string? Recipient,
+        DateTimeOffset Date);
+
+    public static string Protocol(bool extended, bool tls, bool authenticated, bool smtpUtf8)
+    {
+        if (!extended)
+        {
+            return "SMTP";
+        }
+
+        var name = smtpUtf8 ? "UTF8SMTP" : "ESMTP";
+        return name + (tls ? "S" : string.Empty) + (authenticated ? "A" : string.Empty);
+    }
+
+    public static void Write(IBufferWriter<byte> output, Info info)
+    {
+        var address = info.ClientAddress?.ToString() ?? "local";
+        var text = new StringBuilder(256)
+            .Append("Received: from ").Append(info.Helo)
+            .Append(" (unknown [").Append(address).Append("])\r\n")
+            .Append("\tby ").Append(info.Hostname).Append(" (smtpd) with ")
+            .Append(Protocol(info.Extended, info.Tls, info.Authenticated, info.SmtpUtf8))
+            .Append(" id ").Append(info.QueueId).Append("\r\n");
+
+        // Only a single recipient is named: a list would disclose Bcc recipients (RFC 5321 §7.2).
+        if (info.Recipient is not null)
+        {
+            text.Append("\tfor <").Append(info.Recipient).Append(">;\r\n\t");
+        }
+        else
+        {
+            text.Append("\t; ");
+        }
+
+        text.Append(FormatDate(info.Date)).Append("\r\n");
+        var bytes = Encoding.UTF8.GetBytes(text.ToString());
+        output.Write(bytes);
+    }
+
+    /// <summary>RFC 5322 §3.3 date-time, e.g. "Thu, 26 Nov 2026 08:01:18 +0000".</summary>
+    public static string FormatDate(DateTimeOffset date)
+    {
+        var offset = date.Offset;
+        var sign = offset < TimeSpan.Zero ? '-' : '+';
+        offset = offset.Duration();
+        return date.ToString("ddd, dd MMM yyyy HH:mm:ss ", CultureInfo.InvariantCulture)
+            + sign + offset.Hours.ToString("00", CultureInfo.InvariantCulture) + offset.Minutes.ToString("00", CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,256 @@
+using System.Globalization;
+using SmtpServer.Core.Queue;
+using SmtpServer.Core.Routing;
+using SmtpServer.Protocol;
+
+namespace SmtpServer.Smtp;
+
+internal sealed partial class SmtpSession
+{
+    private async ValueTask ExecuteAsync(ReadOnlyMemory<byte> line)
+    {
+        var verb = SmtpCommandParser.ParseVerb(line.Span, out var args);
+        var argumentsStart = line.Length - args.Length;
+        var arguments = line[argumentsStart..];
+        if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+        {
+            SessionLog.Command(_logger, Id, Describe(line.Span));
+        }
+
+        if (_shutdownRequested && _transaction is null && verb != SmtpVerb.Quit)
+        {
+            _closeReason = "shutdown";
+            await WriteReplyAsync(ShuttingDown()).ConfigureAwait(false);
+            return;
+        }
+
+        var reply = verb switch
+        {
+            SmtpVerb.Helo => await HeloAsync(arguments, extended: false).ConfigureAwait(false),
+            SmtpVerb.Ehlo => await HeloAsync(arguments, extended: true).ConfigureAwait(false),
+            SmtpVerb.Mail => Mail(arguments.Span),
+            SmtpVerb.Rcpt => await RcptAsync(arguments).ConfigureAwait(false),
+            SmtpVerb.Data => await DataAsync(arguments.Span.Length).ConfigureAwait(false),
+            SmtpVerb.Bdat => await BdatAsync(arguments).ConfigureAwait(false),
+            SmtpVerb.Rset => await RsetAsync(arguments.Span.Length).ConfigureAwait(false),
+            SmtpVerb.Noop => SmtpReplies.Ok,
+            SmtpVerb.Quit => Quit(arguments.Span.Length),
+            SmtpVerb.Help => Help,
+
+            // RFC 5321 §3.5.3: 252 without revealing whether the user exists.
+            SmtpVerb.Vrfy => arguments.Length == 0 ? SmtpReplies.SyntaxErrorInParameters : CannotVerify,
+            SmtpVerb.Expn => NotImplemented,
+
+            // TLS and AUTH come with their own issue; until a listener has them they are
+            // neither advertised nor available.
+            SmtpVerb.StartTls => NotImplemented,
+            SmtpVerb.Auth => NotImplemented,
+            _ => Unrecognized(line.Span),
+        };
+
+        if (reply is null)
+        {
+            return;
+        }
+
+        if (reply.Code >= 500)
+        {
+            await ReplyErrorAsync(reply, Describe(line.Span)).ConfigureAwait(false);
+        }
+        else
+        {
+            await WriteReplyAsync(reply).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask<SmtpReply> HeloAsync(ReadOnlyMemory<byte> arguments, bool extended)
+    {
+        if (!SmtpCommandParser.TryParseHelo(arguments.Span, out var domain, out var error))
+        {
+            return error;
+        }
+
+        // RFC 5321 §4.1.4: a second EHLO/HELO is allowed and resets the transaction
+        // (OpenSMTPD answers 503 instead; we follow the RFC).
+        await AbortTransactionAsync().ConfigureAwait(false);
+        _helo = domain;
+        _extended = extended;
+        var greeting = $"{_hostname} Hello {domain} [{ClientAddress?.ToString() ?? "local"}]";
+        if (!extended)
+        {
+            return new SmtpReply(250, null, greeting);
+        }
+
+        return new SmtpReply(250, null,
+        [
+            greeting,
+            "PIPELINING",
+            string.Create(CultureInfo.InvariantCulture, $"SIZE {_limits.MaxMessageSize}"),
+            "8BITMIME",
+            "SMTPUTF8",
+            "CHUNKING",
+            "DSN",
+            "ENHANCEDSTATUSCODES",
+            "HELP",
+        ]);
+    }
+
+    private SmtpReply Mail(ReadOnlySpan<byte> arguments)
+    {
+        if (_helo is null)
+        {
+            return new SmtpReply(503, "5.5.1", "Error: send HELO/EHLO first");
+        }
+
+        if (_transaction is not null)
+        {
+            return new SmtpReply(503, "5.5.1", "Error: nested MAIL command");
+        }
+
+        if (!SmtpCommandParser.TryParseMail(arguments, out var sender, out var parameters, out var error))
+        {
+            return error;
+        }
+
+        // RFC 5321 §4.1.1.11: ESMTP parameters need EHLO.
+        if (!_extended && parameters != MailParameters.Empty)
+        {
+            return new SmtpReply(555, "5.5.4", "MAIL parameters need EHLO");
+        }
+
+        if (parameters.Body == BodyType.BinaryMime)
+        {
+            // BINARYMIME is not advertised: the stored message is always canonical CRLF text.
+            return new SmtpReply(555, "5.5.4", "BODY=BINARYMIME not supported");
+        }
+
+        if (parameters.Size > _limits.MaxMessageSize)
+        {
+            // RFC 1870 §6.3: a declared size over the limit is refused at MAIL.
+            return new SmtpReply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+        }
+
+        if (_messages >= _limits.MaxMessagesPerSession)
+        {
+            return new SmtpReply(452, "4.5.3", "Too many messages sent in this session");
+        }
+
+        if (!_services.Queue.HasFreeSpace())
+        {
+            return new SmtpReply(452, "4.3.1", "Insufficient system storage");
+        }
+
+        _transaction = new SmtpTransaction(sender, parameters);
+        return SenderOk;
+    }
+
+    private async ValueTask<SmtpReply> RcptAsync(ReadOnlyMemory<byte> arguments)
+    {
+        if (_transaction is null)
+        {
+            return new SmtpReply(503, "5.5.1", "Error: need MAIL command");
+        }
+
+        if (_transaction.Spool is not null || _transaction.Chunking)
+        {
+            return SmtpReplies.BadSequence;
+        }
+
+        if (!SmtpCommandParser.TryParseRcpt(arguments.Span, _transaction.Parameters.SmtpUtf8, out var recipient, out var parameters, out var error))
+        {
+            _transaction.RejectedRecipients++;
+            return error;
+        }
+
+        if (_transaction.Recipients.Count >= _limits.MaxRecipients)
+        {
+            // RFC 5321 §4.5.3.1.10: 452 (OpenSMTPD answers 451).
+            _transaction.RejectedRecipients++;
+            return new SmtpReply(452, "4.5.3", "Too many recipients");
+        }
+
+        RouteDecision decision;
+        try
+        {
+            decision = await _settings.Router.RouteAsync(new RoutingRequest
+            {
+                ClientAddress = ClientAddress,
+                Listener = _listener.Name,
+                Helo = _helo,
+                Sender = _transaction.Sender,
+                Recipient = recipient,
+            }, _connection.ConnectionClosed).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A lookup that fails must never turn into a wrong answer (REFERENCE.md §1.3).
+            SessionLog.RoutingFailure(_logger, Id, recipient.Address, ex);
+            _transaction.RejectedRecipients++;
+            return new SmtpReply(451, "4.3.0", "Temporary failure");
+        }
+
+        if (!decision.Accepted)
+        {
+            _transaction.RejectedRecipients++;
+            return decision.Reject!;
+        }
+
+        _transaction.Recipients.Add(new RecipientEnvelope(recipient, parameters, decision.Action!));
+        return RecipientOk;
+    }
+
+    private async ValueTask<SmtpReply> RsetAsync(int argumentLength)
+    {
+        if (argumentLength != 0)
+        {
+            return SmtpReplies.SyntaxErrorInParameters;
+        }
+
+        await AbortTransactionAsync().ConfigureAwait(false);
+        return SmtpReplies.Ok;
+    }
+
+    private SmtpReply? Quit(int argumentLength)
+    {
+        if (argumentLength != 0)
+        {
+            return SmtpReplies.SyntaxErrorInParameters;
+        }
+
+        _closeReason = "quit";
+        _closing = true;
+        SmtpReplyWriter.Write(_output, new SmtpReply(221, "2.0.0", $"{_hostname} Bye"));
+        return null;
+    }
+
+    private SmtpReply Unrecognized(ReadOnlySpan<byte> line)
+    {
+        // A browser or proxy talking to us (the ALPACA cross-protocol class): hang up.
+        if (_helo is null && (line.StartsWith("GET "u8) || line.StartsWith("POST "u8) || line.StartsWith("CONNECT "u8)
+            || line.StartsWith("HEAD "u8) || line.StartsWith("PUT "u8)))
+        {
+            _closeReason = "not-smtp";
+            return new SmtpReply(421, "4.7.0", $"{_hostname} This is an SMTP server, closing connection");
+        }
+
+        return SmtpReplies.CommandUnrecognized;
+    }
+
+    private async ValueTask AbortTransactionAsync()
+    {
+        var spool = _transaction?.Spool;
+        _transaction = null;
+        _bdatRemaining = 0;
+        if (spool is not null)
+        {
+            await spool.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static readonly SmtpReply SenderOk = new(250, "2.1.0", "Ok");
+    private static readonly SmtpReply RecipientOk = new(250, "2.1.5", "Recipient ok");
+    private static readonly SmtpReply CannotVerify = new(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+    private static readonly SmtpReply NotImplemented = new(502, "5.5.1", "Command not implemented");
+    private static readonly SmtpReply Help = new(214, "2.0.0",
+        ["Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY", "See RFC 5321; report problems to postmaster"]);
+}
