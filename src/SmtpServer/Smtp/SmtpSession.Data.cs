@@ -160,7 +160,7 @@ internal sealed partial class SmtpSession
                 SmtpUtf8: _transaction.Parameters.SmtpUtf8,
                 QueueId: spool.Id.ToString(),
                 Recipient: _transaction.Recipients.Count == 1 ? _transaction.Recipients[0].Recipient.Address : null,
-                Date: _services.Time.GetLocalNow()));
+                Date: _services.Time.GetUtcNow()));
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
