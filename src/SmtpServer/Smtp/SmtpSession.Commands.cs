@@ -38,7 +38,7 @@ internal sealed partial class SmtpSession
             SmtpVerb.Help => Help,
 
             // RFC 5321 §3.5.3: 252 without revealing whether the user exists.
-            SmtpVerb.Vrfy => arguments.Length == 0 ? SmtpReplies.SyntaxErrorInParameters : CannotVerify,
+            SmtpVerb.Vrfy => arguments.Length == 0 ? SmtpReplies.ArgumentSyntaxError : SmtpReplies.CannotVerify,
             SmtpVerb.Expn => NotImplemented,
 
             // TLS and AUTH come with their own issue; until a listener has them they are
@@ -203,7 +203,7 @@ internal sealed partial class SmtpSession
     {
         if (argumentLength != 0)
         {
-            return SmtpReplies.SyntaxErrorInParameters;
+            return SmtpReplies.NoArgumentsAllowed;
         }
 
         await AbortTransactionAsync().ConfigureAwait(false);
@@ -214,7 +214,7 @@ internal sealed partial class SmtpSession
     {
         if (argumentLength != 0)
         {
-            return SmtpReplies.SyntaxErrorInParameters;
+            return SmtpReplies.NoArgumentsAllowed;
         }
 
         _closeReason = "quit";
@@ -249,7 +249,6 @@ internal sealed partial class SmtpSession
 
     private static readonly SmtpReply SenderOk = new(250, "2.1.0", "Ok");
     private static readonly SmtpReply RecipientOk = new(250, "2.1.5", "Recipient ok");
-    private static readonly SmtpReply CannotVerify = new(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
     private static readonly SmtpReply NotImplemented = new(502, "5.5.1", "Command not implemented");
     private static readonly SmtpReply Help = new(214, "2.0.0",
         ["Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY", "See RFC 5321; report problems to postmaster"]);

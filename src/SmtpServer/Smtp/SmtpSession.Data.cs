@@ -14,7 +14,7 @@ internal sealed partial class SmtpSession
     {
         if (argumentLength != 0)
         {
-            return SmtpReplies.SyntaxErrorInParameters;
+            return SmtpReplies.NoArgumentsAllowed;
         }
 
         if (CheckReadyForContent() is { } refused)

@@ -1,0 +1,61 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Serilog;
+using SmtpServer.Configuration;
+using SmtpServer.Core.Queue;
+using SmtpServer.Hosting;
+using SmtpServer.Testing;
+
+namespace SmtpServer.Tests.Infrastructure;
+
+/// <summary>The real host (Kestrel, middleware, handler) on a loopback port chosen by the OS.</summary>
+internal sealed class SocketSmtpServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private SocketSmtpServer(WebApplication app, TempDirectory spool, ServerSettings settings)
+    {
+        _app = app;
+        Spool = spool;
+        Settings = settings;
+    }
+
+    public TempDirectory Spool { get; }
+
+    public ServerSettings Settings { get; }
+
+    public IPEndPoint EndPoint { get; private set; } = null!;
+
+    public static async Task<SocketSmtpServer> StartAsync(Func<ServerSettings, ServerSettings>? configure = null)
+    {
+        var spool = new TempDirectory("smtpd-socket");
+        var settings = TestSettings.Create(spool.Combine("queue")) with
+        {
+            Listeners = [new ListenerSettings { Name = "mx", EndPoint = new IPEndPoint(IPAddress.Loopback, 0) }],
+        };
+        if (configure is not null)
+        {
+            settings = configure(settings);
+        }
+
+        var logger = new LoggerConfiguration().CreateLogger();
+        var app = SmtpHost.Build(settings, logger);
+        await app.StartAsync();
+        var server = new SocketSmtpServer(app, spool, settings) { EndPoint = SmtpHost.BoundEndPoints(app)[0] };
+        return server;
+    }
+
+    public Task<SmtpTestClient> ConnectAsync() => SmtpTestClient.ConnectAsync(EndPoint);
+
+    public IReadOnlyList<StoredMessage> Committed() =>
+        new FileQueueStore(new FileQueueStoreOptions(Settings.Queue.Path), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<FileQueueStore>.Instance).Load();
+
+    public async Task StopAsync() => await _app.StopAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Spool.Dispose();
+    }
+}
