@@ -35,6 +35,17 @@ internal sealed record ServerSettings
     public required IReadOnlySet<string> Actions { get; init; }
 
     public LogSettings Logging { get; init; } = new();
+
+    /// <summary>actions: by name (case-insensitive), with their agent settings.</summary>
+    public IReadOnlyDictionary<string, ActionSettings> ActionDefinitions { get; init; } = new Dictionary<string, ActionSettings>();
+
+    /// <summary>tables: by name (case-insensitive).</summary>
+    public IReadOnlyDictionary<string, TableSettings> Tables { get; init; } = new Dictionary<string, TableSettings>();
+
+    /// <summary>The names <c>for: local</c> matches: localhost, the hostname, listener hostnames.</summary>
+    public IReadOnlyList<string> LocalNames { get; init; } = [];
+
+    public AdminSettings Admin { get; init; } = new();
 }
 
 /// <summary>Per-session bounds from server.limits and server.smtp (DESIGN.md, decision 6).</summary>
@@ -90,6 +101,12 @@ internal sealed record ListenerSettings
 
     /// <summary>Per-listener banner/EHLO name; null means the server's.</summary>
     public string? Hostname { get; init; }
+
+    /// <summary>listeners[].tls, or null for a plain-text listener.</summary>
+    public ListenerTlsSettings? Tls { get; init; }
+
+    /// <summary>listeners[].auth, or null (no AUTH offered).</summary>
+    public ListenerAuthSettings? Auth { get; init; }
 }
 
 internal enum LogFormat

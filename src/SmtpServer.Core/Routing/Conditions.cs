@@ -1,0 +1,171 @@
+using System.Net;
+
+namespace SmtpServer.Core.Routing;
+
+/// <summary><c>from: any</c> / <c>for: any</c>.</summary>
+internal sealed class AnyCondition : IRuleCondition
+{
+    public static readonly AnyCondition Instance = new();
+
+    private AnyCondition()
+    {
+    }
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken) => new(true);
+
+    public override string ToString() => "any";
+}
+
+/// <summary><c>not: …</c>: negates any condition (OpenSMTPD's <c>!</c>).</summary>
+internal sealed class NotCondition(IRuleCondition inner) : IRuleCondition
+{
+    public IRuleCondition Inner { get; } = inner;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+    {
+        var result = Inner.MatchesAsync(request, cancellationToken);
+        return result.IsCompletedSuccessfully ? new(!result.Result) : AwaitNegated(result);
+    }
+
+    private static async ValueTask<bool> AwaitNegated(ValueTask<bool> pending) => !await pending.ConfigureAwait(false);
+
+    public override string ToString() => $"not {Inner}";
+}
+
+/// <summary>
+/// <c>from: local</c>: the client is on a loopback address (127.0.0.0/8, ::1, or either
+/// IPv4-mapped), or came through the local Unix socket (no address at all).
+/// </summary>
+internal sealed class LocalSourceCondition : IRuleCondition
+{
+    public static readonly LocalSourceCondition Instance = new();
+
+    private LocalSourceCondition()
+    {
+    }
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+        => new(request.ClientAddress is null || NetworkAddress.IsLoopback(request.ClientAddress));
+
+    public override string ToString() => "local";
+}
+
+/// <summary><c>from: { src: [cidr…] | table }</c>.</summary>
+internal sealed class SourceCondition(ILookupTable table) : IRuleCondition
+{
+    public ILookupTable Table { get; } = table;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+        => request.ClientAddress is null
+            ? new(false)
+            : Table.MatchAddressAsync(request.ClientAddress, cancellationToken);
+
+    public override string ToString() => $"src {Table}";
+}
+
+/// <summary>
+/// <c>from: { auth: true }</c> (any authenticated session), <c>{ auth: false }</c> (none), or
+/// <c>{ auth: [users] | table }</c> (authenticated as one of those users).
+/// </summary>
+internal sealed class AuthCondition : IRuleCondition
+{
+    private readonly bool _authenticated;
+
+    public AuthCondition(bool authenticated) => _authenticated = authenticated;
+
+    public AuthCondition(ILookupTable users)
+    {
+        _authenticated = true;
+        Users = users;
+    }
+
+    public ILookupTable? Users { get; }
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+    {
+        var user = request.AuthenticatedUser;
+        if (user is null)
+        {
+            return new(!_authenticated);
+        }
+
+        if (!_authenticated)
+        {
+            return new(false);
+        }
+
+        return Users is null ? new(true) : Users.MatchKeyAsync(user, cancellationToken);
+    }
+
+    public override string ToString() => Users is null ? $"auth {(_authenticated ? "true" : "false")}" : $"auth {Users}";
+}
+
+/// <summary>
+/// <c>for: local</c>: the recipient domain is one of this host's names (localhost, the server
+/// hostname, listener hostnames), an address literal of a loopback or local address, or the
+/// recipient is the bare <c>&lt;postmaster&gt;</c> (RFC 5321 §4.1.1.3).
+/// </summary>
+internal sealed class LocalDestinationCondition : IRuleCondition
+{
+    private readonly HashSet<string> _names;
+    private readonly HashSet<string>.AlternateLookup<ReadOnlySpan<char>> _nameLookup;
+    private readonly HashSet<IPAddress> _addresses;
+
+    public LocalDestinationCondition(IEnumerable<string> names, IEnumerable<IPAddress> addresses)
+    {
+        _names = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "localhost" };
+        foreach (var name in names)
+        {
+            if (DomainName.Normalize(name) is { Length: > 0 } normalized)
+            {
+                _names.Add(normalized);
+            }
+        }
+
+        _nameLookup = _names.GetAlternateLookup<ReadOnlySpan<char>>();
+        _addresses = [.. addresses.Select(NetworkAddress.Unmap)];
+    }
+
+    public IReadOnlyCollection<string> Names => _names;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+    {
+        var domain = request.Recipient.Domain;
+        if (domain.Length == 0)
+        {
+            return new(true);
+        }
+
+        if (NetworkAddress.TryParseAddressLiteral(domain, out var literal))
+        {
+            literal = NetworkAddress.Unmap(literal);
+            return new(NetworkAddress.IsLoopback(literal) || _addresses.Contains(literal));
+        }
+
+        var span = DomainName.TrimTrailingDot(domain.AsSpan());
+        if (_nameLookup.Contains(span))
+        {
+            return new(true);
+        }
+
+        return new(!System.Text.Ascii.IsValid(span) && DomainName.Normalize(domain) is { } ascii && _names.Contains(ascii));
+    }
+
+    public override string ToString() => "local";
+}
+
+/// <summary><c>for: { domain: [..] | table }</c>: exact names and <c>*.example.org</c> wildcards.</summary>
+internal sealed class DomainCondition(ILookupTable table) : IRuleCondition
+{
+    public ILookupTable Table { get; } = table;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+    {
+        var domain = request.Recipient.Domain;
+        return domain.Length == 0 || domain[0] == '['
+            ? new(false)
+            : Table.MatchDomainAsync(domain, cancellationToken);
+    }
+
+    public override string ToString() => $"domain {Table}";
+}

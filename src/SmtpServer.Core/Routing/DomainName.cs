@@ -1,0 +1,39 @@
+using System.Globalization;
+
+namespace SmtpServer.Core.Routing;
+
+/// <summary>Domain comparison rules: case-insensitive, trailing dot ignored, IDNs compared as A-labels.</summary>
+internal static class DomainName
+{
+    private static readonly IdnMapping Idn = new() { AllowUnassigned = false, UseStd3AsciiRules = false };
+
+    public static ReadOnlySpan<char> TrimTrailingDot(ReadOnlySpan<char> domain)
+        => domain.Length > 1 && domain[^1] == '.' ? domain[..^1] : domain;
+
+    /// <summary>
+    /// The lower-case ASCII form (<c>Bücher.Example.</c> → <c>xn--bcher-kva.example</c>), or null
+    /// when the name cannot be converted (RFC 5890 rules).
+    /// </summary>
+    public static string? Normalize(string domain)
+    {
+        var trimmed = TrimTrailingDot(domain.AsSpan().Trim());
+        if (trimmed.IsEmpty)
+        {
+            return null;
+        }
+
+        if (System.Text.Ascii.IsValid(trimmed))
+        {
+            return trimmed.ToString().ToLowerInvariant();
+        }
+
+        try
+        {
+            return Idn.GetAscii(trimmed.ToString()).ToLowerInvariant();
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+}

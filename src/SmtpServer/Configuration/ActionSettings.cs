@@ -1,0 +1,52 @@
+namespace SmtpServer.Configuration;
+
+/// <summary>One entry of actions: (an OpenSMTPD dispatcher): exactly one agent, plus options.</summary>
+internal sealed record ActionSettings
+{
+    public required string Name { get; init; }
+
+    public required AgentSettings Agent { get; init; }
+
+    /// <summary>actions.X.aliases: name of an aliases table applied before delivery, or null.</summary>
+    public string? AliasesTable { get; init; }
+}
+
+/// <summary>The delivery agent of an action; the type says which (maildir, mbox, lmtp, command, relay).</summary>
+internal abstract record AgentSettings
+{
+    /// <summary>The config key and agent name: maildir, mbox, lmtp, command, relay.</summary>
+    public abstract string Kind { get; }
+}
+
+/// <summary>maildir: { path }. Path is absolute and may hold {user} (the local user).</summary>
+internal sealed record MaildirAgentSettings(string Path) : AgentSettings
+{
+    public override string Kind => "maildir";
+}
+
+/// <summary>mbox: { path }. Path is absolute and may hold {user}.</summary>
+internal sealed record MboxAgentSettings(string Path) : AgentSettings
+{
+    public override string Kind => "mbox";
+}
+
+/// <summary>lmtp: { address }: host:port, [ipv6]:port, or an absolute Unix socket path.</summary>
+internal sealed record LmtpAgentSettings(string Address) : AgentSettings
+{
+    public override string Kind => "lmtp";
+}
+
+/// <summary>command: { run, args }: run without a shell; envelope in the environment, message on stdin.</summary>
+internal sealed record CommandAgentSettings(string Run, IReadOnlyList<string> Args) : AgentSettings
+{
+    public override string Kind => "command";
+}
+
+/// <summary>
+/// relay: { host, auth }. Host null means MX lookup with opportunistic STARTTLS; otherwise a
+/// smarthost URL whose scheme is smtp, smtp+tls, smtp+notls, smtps or lmtp (OpenSMTPD's).
+/// </summary>
+internal sealed record RelayAgentSettings(Uri? Host, string? AuthTable) : AgentSettings
+{
+    public override string Kind => "relay";
+}

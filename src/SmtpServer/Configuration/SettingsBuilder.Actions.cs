@@ -1,0 +1,211 @@
+using System.Globalization;
+
+namespace SmtpServer.Configuration;
+
+internal sealed partial class SettingsBuilder
+{
+    private static readonly string[] AgentKinds = ["maildir", "mbox", "lmtp", "command", "relay"];
+    private static readonly string[] RelaySchemes = ["smtp", "smtp+tls", "smtp+notls", "smtps", "lmtp"];
+    private static readonly string[] FileTableFormats = ["aliases", "credentials", "map", "list"];
+
+    /// <summary>Every action name in the file, valid or not: a rule naming a broken action is not a second error.</summary>
+    private readonly HashSet<string> _declaredActions = new(StringComparer.OrdinalIgnoreCase);
+
+    private Dictionary<string, TableSettings> ReadTables(ConfigNode? tables)
+    {
+        var result = new Dictionary<string, TableSettings>(StringComparer.OrdinalIgnoreCase);
+        if (tables is null)
+        {
+            return result;
+        }
+
+        foreach (var node in tables.Children)
+        {
+            if (!node.HasChildren)
+            {
+                Error(node, "expected a table section ({ type: list, values: [...] } or { type: file, path, format })");
+                continue;
+            }
+
+            var type = ReadChoice(node, "type", string.Empty, ("list", "list"), ("file", "file"));
+            if (node["type"] is null)
+            {
+                Error(Combine(node, "type"), "is required: list or file");
+            }
+
+            switch (type)
+            {
+                case "list":
+                    CheckKeys(node, "type", "values");
+                    var values = ReadList(node, "values");
+                    if (values is null)
+                    {
+                        Error(Combine(node, "values"), "is required for a list table");
+                    }
+
+                    result[node.Key] = new ListTableSettings { Name = node.Key, Values = [.. (values ?? []).Select(v => v.Value)] };
+                    break;
+                case "file":
+                    CheckKeys(node, "type", "path", "format");
+                    var path = RequiredScalar(node, "path");
+                    var format = ReadChoice(node, "format", "map", [.. FileTableFormats.Select(f => (f, f))]);
+                    result[node.Key] = new FileTableSettings { Name = node.Key, Path = path is null ? string.Empty : ResolvePath(path), Format = format };
+                    break;
+                default:
+                    CheckKeys(node, "type", "values", "path", "format");
+                    break;
+            }
+        }
+
+        return result;
+    }
+
+    private Dictionary<string, ActionSettings> ReadActions(ConfigNode? actions, IReadOnlyDictionary<string, TableSettings> tables)
+    {
+        var result = new Dictionary<string, ActionSettings>(StringComparer.OrdinalIgnoreCase);
+        if (actions is null)
+        {
+            Error("actions", "at least one action is required (e.g. local: { maildir: { path: ./var/mail/{user}/Maildir } })");
+            return result;
+        }
+
+        foreach (var node in actions.Children)
+        {
+            _declaredActions.Add(node.Key);
+            if (node.Key.Equals("reject", StringComparison.OrdinalIgnoreCase))
+            {
+                Error(node, "'reject' is reserved for rules; choose another action name");
+                continue;
+            }
+
+            if (!node.HasChildren)
+            {
+                Error(node, "expected an action section with one agent: " + string.Join(", ", AgentKinds));
+                continue;
+            }
+
+            CheckKeys(node, [.. AgentKinds, "aliases"]);
+            var kinds = AgentKinds.Where(k => node[k] is not null).ToList();
+            if (kinds.Count == 0)
+            {
+                Error(node, "has no agent: give exactly one of " + string.Join(", ", AgentKinds));
+                continue;
+            }
+
+            if (kinds.Count > 1)
+            {
+                Error(node, $"has more than one agent ({string.Join(", ", kinds)}); an action has exactly one");
+                continue;
+            }
+
+            var aliases = Scalar(node, "aliases");
+            if (aliases is not null && !tables.ContainsKey(aliases))
+            {
+                Error(node["aliases"]!, UnknownTable(aliases, tables));
+            }
+
+            var agentNode = node[kinds[0]]!;
+            if (!agentNode.IsEmpty && (!agentNode.HasChildren || agentNode.IsList))
+            {
+                Error(agentNode, "expected a section (e.g. { path: ... })");
+                continue;
+            }
+
+            AgentSettings? agent = kinds[0] switch
+            {
+                "maildir" => ReadPathAgent(agentNode, p => new MaildirAgentSettings(p)),
+                "mbox" => ReadPathAgent(agentNode, p => new MboxAgentSettings(p)),
+                "lmtp" => ReadLmtp(agentNode),
+                "command" => ReadCommand(agentNode),
+                _ => ReadRelay(agentNode, tables),
+            };
+            if (agent is not null)
+            {
+                result[node.Key] = new ActionSettings { Name = node.Key, Agent = agent, AliasesTable = aliases };
+            }
+        }
+
+        return result;
+    }
+
+    private AgentSettings? ReadPathAgent(ConfigNode node, Func<string, AgentSettings> create)
+    {
+        CheckKeys(node, "path");
+        var path = RequiredScalar(node, "path");
+        return path is null ? null : create(ResolvePath(path));
+    }
+
+    private LmtpAgentSettings? ReadLmtp(ConfigNode node)
+    {
+        CheckKeys(node, "address");
+        var address = RequiredScalar(node, "address");
+        if (address is null)
+        {
+            return null;
+        }
+
+        // An absolute path is a Unix socket (Dovecot's /run/dovecot/lmtp); otherwise host:port.
+        if (address.StartsWith('/'))
+        {
+            return new LmtpAgentSettings(address);
+        }
+
+        var colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is 0 or > 65535)
+        {
+            Error(node["address"]!, $"'{address}' is not host:port, [ipv6]:port or an absolute Unix socket path");
+            return null;
+        }
+
+        return new LmtpAgentSettings(address);
+    }
+
+    private CommandAgentSettings? ReadCommand(ConfigNode node)
+    {
+        CheckKeys(node, "run", "args");
+        var run = RequiredScalar(node, "run");
+        var args = ReadList(node, "args") ?? [];
+        return run is null ? null : new CommandAgentSettings(run, [.. args.Select(a => a.Value)]);
+    }
+
+    private RelayAgentSettings? ReadRelay(ConfigNode node, IReadOnlyDictionary<string, TableSettings> tables)
+    {
+        CheckKeys(node, "host", "auth");
+        var host = Scalar(node, "host");
+        var auth = Scalar(node, "auth");
+        Uri? uri = null;
+        if (host is not null)
+        {
+            if (!Uri.TryCreate(host, UriKind.Absolute, out uri) || string.IsNullOrEmpty(uri.Host)
+                || !RelaySchemes.Contains(uri.Scheme, StringComparer.OrdinalIgnoreCase)
+                || (uri.AbsolutePath.Length > 1) || uri.Query.Length > 0)
+            {
+                Error(node["host"]!, $"'{host}' is not a relay URL (scheme://host[:port] with scheme {string.Join(", ", RelaySchemes)})");
+                uri = null;
+            }
+            else if (uri.Scheme.Equals("lmtp", StringComparison.OrdinalIgnoreCase) && uri.IsDefaultPort)
+            {
+                Error(node["host"]!, $"'{host}': lmtp:// needs a port");
+            }
+        }
+
+        if (auth is not null)
+        {
+            if (host is null)
+            {
+                Error(node["auth"]!, "needs relay.host: credentials are only sent to a smarthost");
+            }
+            else if (!tables.ContainsKey(auth))
+            {
+                Error(node["auth"]!, UnknownTable(auth, tables));
+            }
+        }
+
+        return new RelayAgentSettings(uri, auth);
+    }
+
+    private static string UnknownTable(string name, IReadOnlyDictionary<string, TableSettings> tables)
+        => tables.Count == 0
+            ? $"unknown table '{name}' (no tables are defined)"
+            : $"unknown table '{name}' (defined: {string.Join(", ", tables.Keys)})";
+}
