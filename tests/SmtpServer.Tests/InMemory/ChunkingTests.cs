@@ -53,12 +53,27 @@ public sealed class ChunkingTests
     {
         await using var server = new InMemorySmtpServer();
         await using var c = await OpenTransactionAsync(server);
-        await c.SendAsync("BDAT 3\r\nab\n");
-        await c.SendAsync("BDAT 0 LAST\r\n");
+        await c.SendAsync("BDAT 4\r\nab\r\n");
         Assert.Equal(250, (await c.ReadReplyAsync()).Code);
+        await c.SendAsync("BDAT 0 LAST\r\n");
+        var reply = await c.ReadReplyAsync();
+        Assert.Equal(250, reply.Code);
+        Assert.EndsWith("Message accepted for delivery", reply.Text, StringComparison.Ordinal);
+        Assert.EndsWith("\r\nab\r\n", await File.ReadAllTextAsync(Assert.Single(server.Committed()).MessagePath), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bare_line_feed_in_a_chunk_fails_the_message_at_that_chunk()
+    {
+        await using var server = new InMemorySmtpServer();
+        await using var c = await OpenTransactionAsync(server);
+        await c.SendAsync("BDAT 3\r\nab\n");
         var reply = await c.ReadReplyAsync();
         Assert.Equal(550, reply.Code);
         Assert.Equal("5.6.11", reply.Status);
+        await c.SendAsync("BDAT 0 LAST\r\n");
+        Assert.Equal(503, (await c.ReadReplyAsync()).Code);
+        Assert.Empty(server.Committed());
     }
 
     [Fact]

@@ -109,7 +109,8 @@ public sealed class SessionDialogTests
     public async Task Pipelined_commands_are_answered_in_order_in_one_flush()
     {
         await using var server = new InMemorySmtpServer();
-        await using var c = await server.ConnectAndGreetAsync();
+        await using var c = await server.ConnectAndGreetAsync(IPAddress.Parse("192.0.2.10"));
+        Assert.Equal(1, server.LastOutput!.Flushes);
         await c.SendAsync("EHLO client.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@nowhere.invalid>\r\nRCPT TO:<d@example.org>\r\nDATA\r\n");
         Assert.Equal(250, (await c.ReadReplyAsync()).Code);
         Assert.Equal(250, (await c.ReadReplyAsync()).Code);
@@ -117,6 +118,7 @@ public sealed class SessionDialogTests
         Assert.Equal("550 5.7.1 Invalid recipient: <c@nowhere.invalid>", (await c.ReadReplyAsync()).Text);
         Assert.Equal(250, (await c.ReadReplyAsync()).Code);
         Assert.Equal(354, (await c.ReadReplyAsync()).Code);
+        Assert.Equal(2, server.LastOutput.Flushes);
 
         // The end of data and QUIT in one packet: OpenSMTPD loses this message (REFERENCE.md §0.1).
         await c.SendAsync("Subject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n");
@@ -153,7 +155,7 @@ public sealed class SessionDialogTests
     public async Task Sequence_errors_inside_a_session()
     {
         await using var server = new InMemorySmtpServer();
-        await using var c = await EhloAsync(server);
+        await using var c = await EhloAsync(server, IPAddress.Parse("192.0.2.10"));
         Assert.StartsWith("503 5.5.1", (await c.CommandAsync("RCPT TO:<a@example.org>")).Text, StringComparison.Ordinal);
         Assert.StartsWith("503 5.5.1", (await c.CommandAsync("DATA")).Text, StringComparison.Ordinal);
         Assert.Equal(250, (await c.CommandAsync("MAIL FROM:<>")).Code);

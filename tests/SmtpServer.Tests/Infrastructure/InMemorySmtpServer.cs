@@ -54,12 +54,17 @@ internal sealed class InMemorySmtpServer : IAsyncDisposable
 
     public TimeProvider Time { get; }
 
+    /// <summary>The server side of the most recent connection's output, counting flushes.</summary>
+    public CountingPipeWriter? LastOutput { get; private set; }
+
     /// <summary>Connects a client; the session runs until either side closes.</summary>
     public SmtpTestClient Connect(IPAddress? client = null, IFeatureCollectionSetup? features = null)
     {
         var toServer = new Pipe();
         var toClient = new Pipe();
-        var transport = new DuplexPipe(toServer.Reader, toClient.Writer);
+        var output = new CountingPipeWriter(toClient.Writer);
+        LastOutput = output;
+        var transport = new DuplexPipe(toServer.Reader, output);
         var application = new DuplexPipe(toClient.Reader, toServer.Writer);
         var id = Interlocked.Increment(ref _connections);
         var context = new DefaultConnectionContext($"test-{id}", transport, application)
