@@ -58,7 +58,21 @@ internal static class SmtpHost
         });
 
         builder.Services.AddSingleton<IQueueStore>(sp => QueueStoreFactory.Create(settings.Queue, time, sp.GetRequiredService<ILoggerFactory>()));
-        return builder.Build();
+        var app = builder.Build();
+        var hostLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting");
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var bound = BoundEndPoints(app);
+            for (var i = 0; i < settings.Listeners.Count; i++)
+            {
+                var listener = settings.Listeners[i];
+                var endPoint = i < bound.Count ? bound[i] : listener.EndPoint;
+                HostLog.Listening(hostLogger, endPoint.ToString(), listener.Name, listener.Hostname ?? settings.Hostname);
+            }
+        });
+        app.Lifetime.ApplicationStopping.Register(() => HostLog.Stopping(hostLogger, settings.ShutdownTimeout));
+        app.Lifetime.ApplicationStopped.Register(() => HostLog.Stopped(hostLogger));
+        return app;
     }
 
     /// <summary>The endpoints Kestrel actually bound (port 0 becomes a real port).</summary>

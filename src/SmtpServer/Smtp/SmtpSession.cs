@@ -95,7 +95,7 @@ internal sealed partial class SmtpSession : IDisposable
             await WriteReplyAsync(new SmtpReply(220, null, $"{_hostname} ESMTP smtpd ready")).ConfigureAwait(false);
             await ReadLoopAsync().ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or ConnectionResetException or ConnectionAbortedException or ObjectDisposedException or OperationCanceledException)
         {
             _closeReason = "io-error";
         }
