@@ -68,7 +68,13 @@ internal static class SmtpLineReader
         return LineStatus.Complete;
     }
 
-    private static bool EndsWithCr(in ReadOnlySequence<byte> line) => line.Slice(line.Length - 1).FirstSpan[0] == CR;
+    private static bool EndsWithCr(in ReadOnlySequence<byte> line)
+    {
+        // CopyTo rather than FirstSpan: a slice can start at the (empty) end of a previous segment.
+        Span<byte> last = stackalloc byte[1];
+        line.Slice(line.Length - 1).CopyTo(last);
+        return last[0] == CR;
+    }
 
     /// <summary>
     /// Discards up to and including the next LF, so that after a too-long line the dialog resumes
