@@ -1,0 +1,337 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using SmtpServer.Core.Queue;
+using SmtpServer.Testing;
+using Xunit.Abstractions;
+
+namespace SmtpServer.Tests.Infrastructure;
+
+/// <summary>
+/// The real <c>smtpd</c> executable (<c>dotnet smtpd.dll -c FILE</c>) in its own process, on a
+/// loopback port, with its config and spool in a temp directory. Captures stdout and stderr for
+/// failure messages (and writes them to the test output on dispose), kills the whole process tree
+/// on dispose and deletes the temp directory. <see cref="RestartAsync"/> starts it again on the
+/// same config and spool.
+/// </summary>
+internal sealed class SmtpdProcess : IAsyncDisposable
+{
+    public const string Hostname = "mx.test.example";
+
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly StringBuilder _log = new();
+    private readonly ITestOutputHelper? _output;
+    private Process? _process;
+    private int _generation;
+
+    private SmtpdProcess(TempDirectory directory, int port, ITestOutputHelper? output)
+    {
+        Directory = directory;
+        Port = port;
+        _output = output;
+        ConfigPath = directory.Combine("smtpd.yaml");
+        QueuePath = directory.Combine("queue");
+    }
+
+    public TempDirectory Directory { get; }
+
+    public int Port { get; }
+
+    public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
+
+    public string ConfigPath { get; }
+
+    public string QueuePath { get; }
+
+    /// <summary>True while the current smtpd process runs.</summary>
+    public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>Where smtpd.dll is: copied next to the tests by the project reference to the host.</summary>
+    public static string SmtpdDll => Path.Combine(AppContext.BaseDirectory, "smtpd.dll");
+
+    /// <summary>
+    /// Writes the config and starts smtpd; returns once the port answers 220.
+    /// <paramref name="maxMessageSize"/> is a config size ("10KiB"); null keeps the default.
+    /// </summary>
+    public static async Task<SmtpdProcess> StartAsync(ITestOutputHelper? output = null, string? maxMessageSize = null)
+    {
+        var directory = new TempDirectory("smtpd-process");
+        var smtpd = new SmtpdProcess(directory, FreePort(), output);
+        try
+        {
+            await File.WriteAllTextAsync(smtpd.ConfigPath, smtpd.Config(maxMessageSize));
+            await smtpd.StartProcessAsync();
+            return smtpd;
+        }
+        catch
+        {
+            await smtpd.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Captured stdout and stderr of every generation of the process so far.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    /// <summary>The last few KB of <see cref="Output"/>, for assertion messages.</summary>
+    public string OutputTail(int max = 8000)
+    {
+        var text = Output;
+        return text.Length <= max ? text : "…" + text[^max..];
+    }
+
+    public Task<SmtpTestClient> ConnectAsync() => SmtpTestClient.ConnectAsync(EndPoint);
+
+    /// <summary>SIGKILL (Process.Kill is SIGKILL on Linux): no shutdown code runs.</summary>
+    public async Task KillAsync()
+    {
+        var process = _process;
+        if (process is null)
+        {
+            return;
+        }
+
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await process.WaitForExitAsync(cts.Token);
+    }
+
+    /// <summary>Kills the process if it runs, then starts it again on the same config and spool.</summary>
+    public async Task RestartAsync()
+    {
+        await KillAsync();
+        _process?.Dispose();
+        _process = null;
+        await StartProcessAsync();
+    }
+
+    /// <summary>
+    /// Opens the spool as the server would at startup (the constructor empties incoming/) and
+    /// loads the committed messages. Only while no session is receiving a message.
+    /// </summary>
+    public IReadOnlyList<StoredMessage> LoadQueue()
+    {
+        var store = new FileQueueStore(new FileQueueStoreOptions(QueuePath) { MinFreeSpacePercent = 0 }, TimeProvider.System, NullLogger<FileQueueStore>.Instance);
+        return store.Load();
+    }
+
+    /// <summary>Entries Load moved aside: must stay empty for a spool our own server wrote.</summary>
+    public IReadOnlyList<string> CorruptEntries()
+    {
+        var corrupt = Path.Combine(QueuePath, "corrupt");
+        return System.IO.Directory.Exists(corrupt) ? System.IO.Directory.GetFileSystemEntries(corrupt) : [];
+    }
+
+    /// <summary>
+    /// The default config's shape. Every recipient goes to a smarthost that refuses connections
+    /// (a closed loopback port), so whatever delivery the server does keeps the mail in the
+    /// queue, where the tests look for it.
+    /// </summary>
+    private string Config(string? maxMessageSize)
+    {
+        var limits = maxMessageSize is null ? string.Empty : $"  limits:\n    maxMessageSize: {maxMessageSize}\n";
+        var queue = QueuePath.Replace("\\", "/", StringComparison.Ordinal);
+        return string.Create(CultureInfo.InvariantCulture, $"""
+            # Written by SmtpdProcess for a test; the shape of config/smtpd.yaml.
+            server:
+              hostname: {Hostname}
+            {limits}
+            queue:
+              path: "{queue}"
+
+            logging:
+              format: text
+              level: warning
+
+            listeners:
+              - name: mx
+                address: 127.0.0.1:{Port}
+
+            actions:
+              hold:
+                relay:
+                  host: "smtp+notls://127.0.0.1:{FreePort()}"
+
+            rules:
+              - from: any
+                for: any
+                action: hold
+
+            """);
+    }
+
+    private async Task StartProcessAsync()
+    {
+        if (!File.Exists(SmtpdDll))
+        {
+            throw new InvalidOperationException($"{SmtpdDll} is missing: the test project must reference src/SmtpServer.");
+        }
+
+        var generation = ++_generation;
+        AppendLog($"--- smtpd start #{generation} (port {Port}) ---");
+        var info = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = Directory.Path,
+            StandardOutputEncoding = Encoding.UTF8,
+            StandardErrorEncoding = Encoding.UTF8,
+        };
+        info.ArgumentList.Add(SmtpdDll);
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(ConfigPath);
+
+        // The environment overrides the file (SMTPD_*): none from the developer's shell here.
+        foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("SMTPD_", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            info.Environment.Remove(key);
+        }
+
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
+        process.OutputDataReceived += (_, e) => AppendLog(e.Data);
+        process.ErrorDataReceived += (_, e) => AppendLog(e.Data is null ? null : "stderr: " + e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+
+        var deadline = Stopwatch.StartNew();
+        Exception? last = null;
+        while (deadline.Elapsed < StartTimeout)
+        {
+            if (process.HasExited)
+            {
+                await process.WaitForExitAsync();
+                throw new InvalidOperationException($"smtpd exited with code {process.ExitCode} while starting:\n{OutputTail()}");
+            }
+
+            try
+            {
+                var greeting = await ReadGreetingAsync();
+                if (greeting.StartsWith("220 ", StringComparison.Ordinal))
+                {
+                    return;
+                }
+
+                throw new InvalidOperationException($"smtpd greeted with '{greeting}' instead of 220:\n{OutputTail()}");
+            }
+            catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
+            {
+                last = e;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"smtpd did not answer 220 on port {Port} within {StartTimeout.TotalSeconds} s ({last?.Message}):\n{OutputTail()}");
+    }
+
+    private async Task<string> ReadGreetingAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(EndPoint, cts.Token);
+        var buffer = new byte[512];
+        var length = 0;
+        while (length < buffer.Length)
+        {
+            var n = await socket.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, cts.Token);
+            if (n == 0)
+            {
+                break;
+            }
+
+            length += n;
+            if (Array.IndexOf(buffer, (byte)'\n', 0, length) >= 0)
+            {
+                break;
+            }
+        }
+
+        try
+        {
+            await socket.SendAsync("QUIT\r\n"u8.ToArray(), SocketFlags.None, cts.Token);
+        }
+        catch (SocketException)
+        {
+        }
+
+        return Encoding.UTF8.GetString(buffer, 0, length).TrimEnd('\r', '\n');
+    }
+
+    private void AppendLog(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_log)
+        {
+            _log.AppendLine(line);
+        }
+    }
+
+    /// <summary>A port that was free a moment ago (bind port 0, read it, stop).</summary>
+    public static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        try
+        {
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await KillAsync();
+        }
+        catch (Exception e) when (e is OperationCanceledException or InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            AppendLog($"--- could not kill smtpd: {e.Message} ---");
+        }
+
+        _process?.Dispose();
+        _process = null;
+        try
+        {
+            _output?.WriteLine(OutputTail(64_000));
+        }
+        catch (InvalidOperationException)
+        {
+            // No test is running any more.
+        }
+
+        Directory.Dispose();
+    }
+}
