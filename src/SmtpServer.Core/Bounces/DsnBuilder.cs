@@ -21,7 +21,8 @@ internal static class DsnBuilder
 {
     public const string DaemonName = "Mail Delivery System";
 
-    private const int MaxDiagnosticLength = 2000;
+    // Keeps every line under RFC 5322's 998 octets, even a diagnostic without spaces to fold at.
+    private const int MaxDiagnosticLength = 900;
 
     public static MimeMessage Build(DsnReport report, BounceOptions options, DateTimeOffset now, out Exception? originalError)
     {
@@ -177,7 +178,8 @@ internal static class DsnBuilder
                 : recipient.Diagnostic is null ? recipient.Reason : recipient.Reason + "; last error: " + recipient.Diagnostic;
             if (reason is not null)
             {
-                text.Append(": ").Append(Printable(reason, keepNonAscii: true));
+                reason = Printable(reason, keepNonAscii: true);
+                text.Append(": ").Append(reason.Length > MaxDiagnosticLength ? reason[..MaxDiagnosticLength] : reason);
             }
 
             text.Append("\r\n");

@@ -10,6 +10,7 @@ internal sealed partial class Scheduler
     private readonly TimeSpan[] _warningSteps;
     private readonly Dictionary<string, int> _actionConcurrency;
     private readonly Dictionary<EnvelopeId, Entry> _entries = [];
+    private readonly HashSet<QueueId> _loadedAtStart = [];
 
     // Envelopes by due time. An entry is re-queued with a new generation whenever it is
     // rescheduled; queue items of an older generation are skipped when they come up.

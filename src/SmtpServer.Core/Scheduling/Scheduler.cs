@@ -74,6 +74,7 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
         foreach (var message in messages)
         {
             envelopes += Add(message);
+            _loadedAtStart.Add(message.Id);
         }
 
         SchedulerLog.Started(_logger, messages.Count, envelopes);
@@ -193,7 +194,13 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
         switch (e)
         {
             case MessageArrived arrived:
-                Add(arrived.Message);
+                // A message committed while Load ran is announced too; Load already has all
+                // of it, and some of its envelopes may be delivered and gone by now.
+                if (!_loadedAtStart.Remove(arrived.Message.Id))
+                {
+                    Add(arrived.Message);
+                }
+
                 break;
             case Tick:
                 _timerDue = DateTimeOffset.MaxValue;
