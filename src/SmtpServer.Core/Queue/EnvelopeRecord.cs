@@ -79,6 +79,13 @@ internal sealed record EnvelopeRecord
 
     public string? LastError { get; init; }
 
+    /// <summary>
+    /// The largest <c>queue.delayWarnings</c> step a delay DSN was sent for (every step up to it
+    /// counts as sent), or null when none was. Absent in records written before delay warnings
+    /// existed, which reads as null.
+    /// </summary>
+    public TimeSpan? DelayWarned { get; init; }
+
     [JsonIgnore]
     public Mailbox? SenderMailbox => Sender?.ToMailbox();
 

@@ -26,7 +26,7 @@ internal sealed class FileMessageSpool : IMessageSpool
 
     public long Length => Volatile.Read(ref _finalLength) is >= 0 and var length ? length : _stream.Position;
 
-    public async ValueTask CommitAsync(MessageEnvelope envelope, CancellationToken cancellationToken)
+    public async ValueTask<StoredMessage> CommitAsync(MessageEnvelope envelope, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);
         if (envelope.Id != Id)
@@ -44,6 +44,7 @@ internal sealed class FileMessageSpool : IMessageSpool
             throw new InvalidOperationException($"Message {Id} was already committed or discarded.");
         }
 
+        var records = new EnvelopeRecord[envelope.Recipients.Count];
         try
         {
             // Message bytes: drain the pipe, then fsync before anything refers to them.
@@ -57,7 +58,7 @@ internal sealed class FileMessageSpool : IMessageSpool
             // directory rename below is what makes them visible, together with the message.
             for (var i = 0; i < envelope.Recipients.Count; i++)
             {
-                var record = EnvelopeRecord.Create(envelope, i);
+                var record = records[i] = EnvelopeRecord.Create(envelope, i);
                 var path = Path.Combine(_directory, record.Id + FileQueueStore.EnvelopeExtension);
                 await _store.WriteFileDurablyAsync(path, FileQueueStore.Serialize(record), cancellationToken).ConfigureAwait(false);
             }
@@ -76,6 +77,7 @@ internal sealed class FileMessageSpool : IMessageSpool
 
         Volatile.Write(ref _state, 2);
         _store.LogCommitted(Id, envelope.Recipients.Count, _finalLength);
+        return new StoredMessage(Id, Path.Combine(_store.MessageDirectory(Id), FileQueueStore.MessageFileName), _finalLength, records);
     }
 
     public async ValueTask DisposeAsync()

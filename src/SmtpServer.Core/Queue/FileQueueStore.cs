@@ -22,7 +22,7 @@ namespace SmtpServer.Core.Queue;
 /// (<see cref="UpdateEnvelopeAsync"/>) never rewrites, or risks, the other recipients' state.
 /// Group commit is not done: each commit pays its own fsyncs.
 /// </summary>
-internal sealed partial class FileQueueStore : IQueueStore
+internal sealed partial class FileQueueStore : IEnvelopeStore
 {
     internal const string MessageFileName = "message";
     internal const string EnvelopeExtension = ".json";
@@ -171,11 +171,20 @@ internal sealed partial class FileQueueStore : IQueueStore
     public bool RemoveEnvelope(EnvelopeId id)
     {
         var directory = MessageDirectory(id.Message);
-        _fileSystem.DeleteFile(Path.Combine(directory, id + EnvelopeExtension));
-        _fileSystem.FlushDirectory(directory);
-        if (Directory.EnumerateFiles(directory, "*" + EnvelopeExtension).Any())
+        try
         {
-            return false;
+            _fileSystem.DeleteFile(Path.Combine(directory, id + EnvelopeExtension));
+            _fileSystem.FlushDirectory(directory);
+            if (Directory.EnumerateFiles(directory, "*" + EnvelopeExtension).Any())
+            {
+                return false;
+            }
+        }
+        catch (IOException) when (!Directory.Exists(directory))
+        {
+            // Another envelope of the message, removed at the same time, was the last one and
+            // took the directory with it: this envelope is gone too.
+            return true;
         }
 
         try

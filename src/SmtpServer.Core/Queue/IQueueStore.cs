@@ -36,7 +36,8 @@ internal interface IMessageSpool : IAsyncDisposable
 
     /// <summary>
     /// Completes the writer, then makes the message and its envelopes durable. Throws when
-    /// any step fails; the message is then not in the queue.
+    /// any step fails; the message is then not in the queue. Returns the message as it now
+    /// stands in the queue, for the scheduler (<c>IScheduler.Enqueue</c>).
     /// </summary>
-    ValueTask CommitAsync(MessageEnvelope envelope, CancellationToken cancellationToken);
+    ValueTask<StoredMessage> CommitAsync(MessageEnvelope envelope, CancellationToken cancellationToken);
 }

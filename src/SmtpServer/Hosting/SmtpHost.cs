@@ -9,7 +9,10 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Serilog;
 using SmtpServer.Configuration;
+using SmtpServer.Core.Bounces;
+using SmtpServer.Core.Delivery;
 using SmtpServer.Core.Queue;
+using SmtpServer.Core.Scheduling;
 using SmtpServer.Smtp;
 
 namespace SmtpServer.Hosting;
@@ -42,7 +45,7 @@ internal static class SmtpHost
             var services = kestrel.ApplicationServices;
             var loggerFactory = services.GetRequiredService<ILoggerFactory>();
             var queue = services.GetRequiredService<IQueueStore>();
-            var smtp = new SmtpServices(settings, queue, time, loggerFactory);
+            var smtp = new SmtpServices(settings, queue, time, loggerFactory, services.GetRequiredService<IScheduler>());
             var limiter = new SessionLimiter(settings.MaxSessions, settings.MaxSessionsPerClient);
             var limitLogger = loggerFactory.CreateLogger("SmtpServer.Hosting.SessionLimit");
             foreach (var listener in settings.Listeners)
@@ -57,7 +60,10 @@ internal static class SmtpHost
             }
         });
 
-        builder.Services.AddSingleton<IQueueStore>(sp => QueueStoreFactory.Create(settings.Queue, time, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(sp => QueueStoreFactory.Create(settings.Queue, time, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<FileQueueStore>());
+        builder.Services.AddSingleton<IEnvelopeStore>(sp => sp.GetRequiredService<FileQueueStore>());
+        AddScheduler(builder.Services, settings, time);
         var app = builder.Build();
         var hostLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting");
         app.Lifetime.ApplicationStarted.Register(() =>
@@ -73,6 +79,27 @@ internal static class SmtpHost
         app.Lifetime.ApplicationStopping.Register(() => HostLog.Stopping(hostLogger, settings.ShutdownTimeout));
         app.Lifetime.ApplicationStopped.Register(() => HostLog.Stopped(hostLogger));
         return app;
+    }
+
+    /// <summary>
+    /// The scheduler, its agents and bounces. It is a hosted service: started with the host
+    /// (after the spool is open: resolving it opens the store), and stopped with it, waiting
+    /// for deliveries in progress up to the shutdown timeout.
+    /// </summary>
+    private static void AddScheduler(IServiceCollection services, ServerSettings settings, TimeProvider time)
+    {
+        services.AddSingleton<IDeliveryAgentFactory>(new ConfiguredDeliveryAgentFactory(settings.ActionDefinitions));
+        services.AddSingleton<IBounceSender>(sp => new BounceSender(
+            new BounceOptions(settings.Hostname), sp.GetRequiredService<IQueueStore>(), settings.Router, time, sp.GetRequiredService<ILogger<BounceSender>>()));
+        services.AddSingleton(sp => new Scheduler(
+            new SchedulerOptions { Expire = settings.Queue.Expire, DelayWarnings = settings.Queue.DelayWarnings },
+            sp.GetRequiredService<IEnvelopeStore>(),
+            sp.GetRequiredService<IDeliveryAgentFactory>(),
+            sp.GetRequiredService<IBounceSender>(),
+            time,
+            sp.GetRequiredService<ILogger<Scheduler>>()));
+        services.AddSingleton<IScheduler>(sp => sp.GetRequiredService<Scheduler>());
+        services.AddHostedService<SchedulerHostedService>();
     }
 
     /// <summary>The endpoints Kestrel actually bound (port 0 becomes a real port).</summary>

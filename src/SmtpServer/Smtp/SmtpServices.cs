@@ -1,15 +1,19 @@
 using Microsoft.Extensions.Logging;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Queue;
+using SmtpServer.Core.Scheduling;
 
 namespace SmtpServer.Smtp;
 
 /// <summary>What every session of the process shares.</summary>
-internal sealed class SmtpServices(ServerSettings settings, IQueueStore queue, TimeProvider time, ILoggerFactory loggerFactory)
+internal sealed class SmtpServices(ServerSettings settings, IQueueStore queue, TimeProvider time, ILoggerFactory loggerFactory, IScheduler? scheduler = null)
 {
     public ServerSettings Settings { get; } = settings;
 
     public IQueueStore Queue { get; } = queue;
+
+    /// <summary>Where committed messages go to be delivered; a no-op when none runs (tests, tools).</summary>
+    public IScheduler Scheduler { get; } = scheduler ?? NullScheduler.Instance;
 
     public TimeProvider Time { get; } = time;
 

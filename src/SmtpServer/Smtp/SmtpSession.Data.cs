@@ -201,11 +201,12 @@ internal sealed partial class SmtpSession
             ReceivedAt = _services.Time.GetUtcNow(),
         };
 
+        StoredMessage stored;
         try
         {
             // Not cancelled by a vanished client: once the bytes are here, committing them is
             // the safe side (a duplicate at worst, never a loss).
-            await spool.CommitAsync(envelope, CancellationToken.None).ConfigureAwait(false);
+            stored = await spool.CommitAsync(envelope, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -216,6 +217,7 @@ internal sealed partial class SmtpSession
             return;
         }
 
+        _services.Scheduler.Enqueue(stored);
         await spool.DisposeAsync().ConfigureAwait(false);
         _state = SessionState.ReadingCommand;
         _messages++;

@@ -12,7 +12,7 @@ public sealed class FileQueueStoreTests : IDisposable
         "version", "id", "messageId", "sender", "recipient", "originalRecipientType", "originalRecipient",
         "notify", "ret", "envelopeIdParameter", "body", "smtpUtf8", "size", "mailAuth", "action", "listener",
         "clientAddress", "clientHostName", "helo", "authenticatedUser", "tls", "receivedAt",
-        "attempts", "lastAttempt", "nextAttempt", "lastError",
+        "attempts", "lastAttempt", "nextAttempt", "lastError", "delayWarned",
     ];
 
     private readonly QueueFixture _fixture = new();

@@ -171,7 +171,7 @@ public sealed class ChunkingTests
 
         public long Length => inner.Length;
 
-        public ValueTask CommitAsync(MessageEnvelope envelope, CancellationToken cancellationToken) =>
+        public ValueTask<StoredMessage> CommitAsync(MessageEnvelope envelope, CancellationToken cancellationToken) =>
             throw new IOException("No space left on device");
 
         public ValueTask DisposeAsync() => inner.DisposeAsync();

@@ -1,0 +1,15 @@
+namespace SmtpServer.Core.Delivery;
+
+/// <summary>
+/// Builds the delivery agent of a configured action. The host supplies it (it knows the
+/// <c>actions:</c> settings); the scheduler asks once per action name and keeps the agent.
+/// </summary>
+internal interface IDeliveryAgentFactory
+{
+    /// <summary>
+    /// The agent for <paramref name="action"/> (matched case-insensitively, as <c>actions:</c>
+    /// keys are), or null when no such action is configured: its envelopes then fail
+    /// temporarily with "action not configured" and stay queued.
+    /// </summary>
+    IDeliveryAgent? Create(string action);
+}
