@@ -1,0 +1,95 @@
+using System.Text;
+
+namespace SmtpServer.Delivery;
+
+/// <summary>
+/// An absolute path with <c>{user}</c>, <c>{domain}</c> and <c>{rcpt}</c> placeholders. Each
+/// expansion is checked to be a safe path segment (<see cref="LocalRecipient.IsSafePathSegment"/>)
+/// and the result to stay under the template's fixed prefix (the directory before the first
+/// placeholder): envelope data can name a mailbox, never a place in the file system.
+/// </summary>
+internal sealed class PathTemplate
+{
+    private readonly string _template;
+
+    public PathTemplate(string template)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(template);
+        if (!Path.IsPathFullyQualified(template))
+        {
+            throw new ArgumentException($"Delivery path \"{template}\" must be absolute.", nameof(template));
+        }
+
+        var rest = template;
+        while (rest.IndexOf('{', StringComparison.Ordinal) is var open and >= 0)
+        {
+            var close = rest.IndexOf('}', open);
+            var name = close < 0 ? rest[open..] : rest[open..(close + 1)];
+            if (name is not ("{user}" or "{domain}" or "{rcpt}"))
+            {
+                throw new ArgumentException($"Delivery path \"{template}\": unknown placeholder {name} (use {{user}}, {{domain}} or {{rcpt}}).", nameof(template));
+            }
+
+            rest = rest[(close + 1)..];
+        }
+
+        if (template.Contains('}', StringComparison.Ordinal) && !template.Contains('{', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Delivery path \"{template}\": stray '}}'.", nameof(template));
+        }
+
+        _template = template;
+        var first = template.IndexOf('{', StringComparison.Ordinal);
+        var fixedPart = first < 0 ? template : template[..first];
+        var slash = fixedPart.LastIndexOf('/');
+        Root = Path.GetFullPath(slash <= 0 ? "/" : fixedPart[..(slash + 1)]);
+        if (!Root.EndsWith('/'))
+        {
+            Root += "/";
+        }
+    }
+
+    /// <summary>The directory every expansion stays under.</summary>
+    public string Root { get; }
+
+    public override string ToString() => _template;
+
+    /// <summary>Expands the template for <paramref name="recipient"/>, or returns false when an expansion is unsafe.</summary>
+    public bool TryExpand(LocalRecipient recipient, out string path)
+    {
+        path = string.Empty;
+        var builder = new StringBuilder(_template.Length + 64);
+        var rest = _template.AsSpan();
+        while (rest.IndexOf('{') is var open and >= 0)
+        {
+            builder.Append(rest[..open]);
+            var close = rest[open..].IndexOf('}') + open;
+            var value = rest[(open + 1)..close] switch
+            {
+                "user" => recipient.User,
+                "domain" => recipient.Domain,
+                _ => recipient.Address.ToLowerInvariant(),
+            };
+
+            if (!LocalRecipient.IsSafePathSegment(value))
+            {
+                return false;
+            }
+
+            builder.Append(value);
+            rest = rest[(close + 1)..];
+        }
+
+        builder.Append(rest);
+        var full = Path.GetFullPath(builder.ToString());
+
+        // Belt and braces: the segment check already rules out traversal.
+        if (!full.StartsWith(Root, StringComparison.Ordinal) || full.Length == Root.Length)
+        {
+            return false;
+        }
+
+        path = full;
+        return true;
+    }
+}
