@@ -155,12 +155,16 @@ internal sealed partial class SmtpSession
                 ClientAddress: ClientAddress,
                 Hostname: _hostname,
                 Extended: _extended,
-                Tls: false,
-                Authenticated: false,
+                Tls: _tls is not null,
+                Authenticated: _authenticatedUser is not null,
                 SmtpUtf8: _transaction.Parameters.SmtpUtf8,
                 QueueId: spool.Id.ToString(),
                 Recipient: _transaction.Recipients.Count == 1 ? _transaction.Recipients[0].Recipient.Address : null,
-                Date: _services.Time.GetUtcNow()));
+                Date: _services.Time.GetUtcNow())
+            {
+                TlsComment = _tls?.ReceivedComment(),
+                AuthenticatedUser = _listener.ReceivedAuth ? _authenticatedUser : null,
+            });
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -199,6 +203,8 @@ internal sealed partial class SmtpSession
             ClientAddress = ClientAddress?.ToString() ?? "local",
             Helo = _helo!,
             ReceivedAt = _services.Time.GetUtcNow(),
+            Tls = _tls is not null,
+            AuthenticatedUser = _authenticatedUser,
         };
 
         try
@@ -220,7 +226,7 @@ internal sealed partial class SmtpSession
         _state = SessionState.ReadingCommand;
         _messages++;
         SessionLog.MessageAccepted(_logger, Id, spool.Id.ToString(), size, envelope.Recipients.Count,
-            envelope.Sender?.Address ?? string.Empty, ReceivedHeader.Protocol(_extended, false, false, transaction.Parameters.SmtpUtf8), _helo!);
+            envelope.Sender?.Address ?? string.Empty, ReceivedHeader.Protocol(_extended, _tls is not null, _authenticatedUser is not null, transaction.Parameters.SmtpUtf8), _helo!);
         await WriteReplyAsync(new SmtpReply(250, "2.0.0", $"{spool.Id} Message accepted for delivery")).ConfigureAwait(false);
 
         if (_shutdownRequested)

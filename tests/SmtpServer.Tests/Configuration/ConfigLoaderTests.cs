@@ -2,6 +2,7 @@ using System.Net;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Routing;
 using SmtpServer.Protocol;
+using SmtpServer.Tests.Infrastructure;
 
 namespace SmtpServer.Tests.Configuration;
 
@@ -375,10 +376,7 @@ public sealed class ConfigLoaderTests : IDisposable
     [Fact]
     public void Tls_and_auth_are_read_when_files_exist()
     {
-        var cert = Path.Combine(_directory, "tls.crt");
-        var key = Path.Combine(_directory, "tls.key");
-        File.WriteAllText(cert, "-");
-        File.WriteAllText(key, "-");
+        var (cert, key) = TestCertificates.Write(_directory);
         var yaml = Minimal.Replace(
             "listeners: [ { name: mx, address: \"127.0.0.1:2525\" } ]",
             $$"""
@@ -391,7 +389,11 @@ public sealed class ConfigLoaderTests : IDisposable
         var result = LoadYaml(yaml);
         Assert.True(result.Errors.Count == 0, string.Join("\n", result.Errors));
         var sub = result.Settings!.Listeners[0];
-        Assert.Equal(new ListenerTlsSettings { Mode = TlsMode.StartTls, Required = true, CertificatePath = cert, KeyPath = key }, sub.Tls);
+        Assert.Equal(TlsMode.StartTls, sub.Tls!.Mode);
+        Assert.True(sub.Tls.Required);
+        Assert.Equal(cert, sub.Tls.CertificatePath);
+        Assert.Equal(key, sub.Tls.KeyPath);
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13, sub.Tls.Protocols);
         Assert.Equal(AuthMode.Required, sub.Auth!.Mode);
         Assert.True(sub.Submission);
         Assert.Equal("Submit.Test", sub.Hostname);
