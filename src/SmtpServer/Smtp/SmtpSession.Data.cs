@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Security.Cryptography;
 using SmtpServer.Core.Queue;
 using SmtpServer.Protocol;
 
@@ -95,9 +96,9 @@ internal sealed partial class SmtpSession
             return buffer.GetPosition(take);
         }
 
-        var writer = _transaction!.Spool!.Writer;
+        var writer = _transaction!.Content;
         var result = _bdatReader.Read(buffer, writer, out var consumed);
-        await writer.FlushAsync().ConfigureAwait(false);
+        await _transaction.Spool!.Writer.FlushAsync().ConfigureAwait(false);
         if (result != DataReadResult.Completed)
         {
             return consumed;
@@ -107,6 +108,7 @@ internal sealed partial class SmtpSession
         if (_bdatLast)
         {
             _bdatReader.Complete(writer);
+            _transaction.Submission?.Complete();
             await EndOfDataAsync(_bdatReader.Error, _bdatReader.Size).ConfigureAwait(false);
         }
         else if (_bdatReader.Error != MessageContentError.None)
@@ -165,6 +167,14 @@ internal sealed partial class SmtpSession
                 TlsComment = _tls?.ReceivedComment(),
                 AuthenticatedUser = _listener.ReceivedAuth ? _authenticatedUser : null,
             });
+            if (_listener.Submission)
+            {
+                var id = spool.Id.ToString();
+                _transaction.Submission = new SubmissionHeaderWriter(
+                    spool.Writer,
+                    () => $"<{id}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}@{_hostname}>",
+                    () => ReceivedHeader.FormatDate(_services.Time.GetUtcNow()));
+            }
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -207,14 +207,15 @@ internal sealed partial class SmtpSession : IDisposable
             {
                 case SessionState.ReadingData:
                 {
-                    var done = _dataReader.Read(buffer, _transaction!.Spool!.Writer, out var consumed);
+                    var done = _dataReader.Read(buffer, _transaction!.Content, out var consumed);
                     buffer = buffer.Slice(consumed);
-                    await _transaction.Spool.Writer.FlushAsync().ConfigureAwait(false);
+                    await _transaction.Spool!.Writer.FlushAsync().ConfigureAwait(false);
                     if (done != DataReadResult.Completed)
                     {
                         return buffer.Start;
                     }
 
+                    _transaction!.Submission?.Complete();
                     await EndOfDataAsync(_dataReader.Error, _dataReader.Size).ConfigureAwait(false);
                     break;
                 }
