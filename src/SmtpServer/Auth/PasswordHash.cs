@@ -5,13 +5,14 @@ namespace SmtpServer.Auth;
 /// <c>$2y$</c>) or SHA-512-crypt (<c>$6$</c>). Both compare in constant time. Anything else
 /// never matches (a plain-text password in the table is refused, not compared).
 /// </summary>
-internal static class PasswordHash
+internal static partial class PasswordHash
 {
     public static bool IsSupported(string hash) =>
-        hash.StartsWith(Sha512Crypt.Prefix, StringComparison.Ordinal)
-        || hash.StartsWith("$2a$", StringComparison.Ordinal)
-        || hash.StartsWith("$2b$", StringComparison.Ordinal)
-        || hash.StartsWith("$2y$", StringComparison.Ordinal);
+        hash.StartsWith(Sha512Crypt.Prefix, StringComparison.Ordinal) || Bcrypt().IsMatch(hash);
+
+    // $2b$ cost $ 22 characters of salt and 31 of hash, in bcrypt's base-64 alphabet.
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\$2[aby]\$[0-3][0-9]\$[./A-Za-z0-9]{53}$")]
+    private static partial System.Text.RegularExpressions.Regex Bcrypt();
 
     public static bool Verify(string password, string hash)
     {
