@@ -11,14 +11,22 @@ internal static class Program
 {
     private const string Usage = """
         usage: smtpd [-c|--config FILE] [--check]
+               smtpd encrypt
           -c, --config FILE   configuration file, YAML (.yaml/.yml) or JSON (.json);
                               default: $SMTPD_CONFIG, else config/smtpd.yaml
           --check             validate the configuration and exit (0: valid, 1: errors)
+          encrypt             read a password from stdin, print its $6$ (SHA-512-crypt) hash
+                              for a credentials table (user:hash)
         Environment variables SMTPD_<SECTION>__<KEY> override keys of the file.
         """;
 
     public static async Task<int> Main(string[] args)
     {
+        if (args is ["encrypt"])
+        {
+            return await EncryptAsync(Console.In, Console.Out, Console.Error, !Console.IsInputRedirected).ConfigureAwait(false);
+        }
+
         string? path = null;
         var check = false;
         for (var i = 0; i < args.Length; i++)
@@ -73,5 +81,52 @@ internal static class Program
             logger.Fatal(ex, "smtpd stopped: {Reason}", ex.Message);
             return 1;
         }
+    }
+
+    /// <summary>
+    /// <c>smtpd encrypt</c> (OpenSMTPD's <c>smtpctl encrypt</c>): the password comes from stdin,
+    /// never from the command line (where ps would show it), without echo on a terminal.
+    /// </summary>
+    internal static async Task<int> EncryptAsync(TextReader input, TextWriter output, TextWriter error, bool terminal)
+    {
+        string? password;
+        if (terminal)
+        {
+            await error.WriteAsync("Password: ").ConfigureAwait(false);
+            var typed = new System.Text.StringBuilder();
+            while (true)
+            {
+                var key = Console.ReadKey(intercept: true);
+                if (key.Key == ConsoleKey.Enter)
+                {
+                    break;
+                }
+
+                if (key.Key == ConsoleKey.Backspace)
+                {
+                    typed.Length = Math.Max(0, typed.Length - 1);
+                }
+                else if (!char.IsControl(key.KeyChar))
+                {
+                    typed.Append(key.KeyChar);
+                }
+            }
+
+            await error.WriteLineAsync().ConfigureAwait(false);
+            password = typed.ToString();
+        }
+        else
+        {
+            password = await input.ReadLineAsync().ConfigureAwait(false);
+        }
+
+        if (string.IsNullOrEmpty(password))
+        {
+            await error.WriteLineAsync("smtpd encrypt: empty password").ConfigureAwait(false);
+            return 1;
+        }
+
+        await output.WriteLineAsync(Auth.Sha512Crypt.Hash(password)).ConfigureAwait(false);
+        return 0;
     }
 }

@@ -107,6 +107,9 @@ internal sealed record ListenerSettings
 
     /// <summary>listeners[].auth, or null (no AUTH offered).</summary>
     public ListenerAuthSettings? Auth { get; init; }
+
+    /// <summary>receivedAuth: the Received header names the authenticated user.</summary>
+    public bool ReceivedAuth { get; init; }
 }
 
 internal enum LogFormat

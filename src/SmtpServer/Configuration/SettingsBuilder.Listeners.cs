@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using SmtpServer.Tls;
 
 namespace SmtpServer.Configuration;
 
@@ -32,7 +34,7 @@ internal sealed partial class SettingsBuilder
                 continue;
             }
 
-            CheckKeys(node, "name", "address", "hostname", "submission", "tls", "auth");
+            CheckKeys(node, "name", "address", "hostname", "submission", "receivedAuth", "tls", "auth");
             var name = RequiredScalar(node, "name");
             if (name is not null && !names.TryAdd(name, node))
             {
@@ -64,8 +66,9 @@ internal sealed partial class SettingsBuilder
                 EndPoint = endPoint ?? new IPEndPoint(IPAddress.Loopback, 0),
                 Hostname = hostname?.TrimEnd('.'),
                 Submission = ReadBool(node, "submission", false),
+                ReceivedAuth = ReadBool(node, "receivedAuth", false),
                 Tls = ReadTls(Section(node, "tls")),
-                Auth = ReadAuth(Section(node, "auth"), tables),
+                Auth = ReadAuth(Section(node, "auth"), tables, endPoint),
             };
             result.Add(listener);
         }
@@ -80,36 +83,119 @@ internal sealed partial class SettingsBuilder
             return null;
         }
 
-        CheckKeys(tls, "mode", "certificate", "key", "required");
+        CheckKeys(tls, "mode", "certificate", "key", "certificates", "required", "protocols", "clientCertificate", "clientCa");
         var mode = ReadChoice(tls, "mode", TlsMode.StartTls, ("starttls", TlsMode.StartTls), ("implicit", TlsMode.Implicit));
-        var certificate = RequiredScalar(tls, "certificate");
-        var key = Scalar(tls, "key");
+        var main = ReadCertificatePair(tls);
+        var additional = new List<CertificateFileSettings>();
+        var list = tls["certificates"];
+        if (list is not null && !list.IsEmpty)
+        {
+            if (!list.IsList)
+            {
+                Error(list, "expected a list of { certificate, key }");
+            }
+            else
+            {
+                foreach (var item in list.Children)
+                {
+                    if (!item.HasChildren || item.IsList)
+                    {
+                        Error(item, "expected { certificate, key }");
+                        continue;
+                    }
+
+                    CheckKeys(item, "certificate", "key");
+                    if (ReadCertificatePair(item) is { } pair)
+                    {
+                        additional.Add(pair);
+                    }
+                }
+            }
+        }
+
+        var protocols = SslProtocols.None;
+        foreach (var (node, value) in ReadList(tls, "protocols") ?? [])
+        {
+            if (TlsProtocols.TryParse(value, out var protocol))
+            {
+                protocols |= protocol;
+            }
+            else
+            {
+                Error(node, $"'{value}' is not a TLS version (use tls1.2, tls1.3)");
+            }
+        }
+
+        var clientCertificate = ReadChoice(tls, "clientCertificate", ClientCertificateMode.None,
+            ("none", ClientCertificateMode.None), ("optional", ClientCertificateMode.Optional), ("required", ClientCertificateMode.Required));
+        var clientCa = Scalar(tls, "clientCa");
+        var clientCaPath = clientCa is null ? null : CheckFile(tls["clientCa"]!, clientCa);
+        if (clientCaPath is not null && File.Exists(clientCaPath))
+        {
+            try
+            {
+                var bundle = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+                bundle.ImportFromPemFile(clientCaPath);
+                if (bundle.Count == 0)
+                {
+                    Error(tls["clientCa"]!, $"'{clientCaPath}' holds no PEM certificate");
+                }
+            }
+            catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+            {
+                Error(tls["clientCa"]!, $"cannot read '{clientCaPath}': {ex.Message}");
+            }
+        }
+
+        return new ListenerTlsSettings
+        {
+            Mode = mode,
+            CertificatePath = main?.CertificatePath ?? string.Empty,
+            KeyPath = main?.KeyPath,
+            AdditionalCertificates = additional,
+            Required = mode == TlsMode.Implicit || ReadBool(tls, "required", false),
+            Protocols = protocols == SslProtocols.None ? SslProtocols.Tls12 | SslProtocols.Tls13 : protocols,
+            ClientCertificate = clientCertificate,
+            ClientCaPath = clientCaPath,
+        };
+    }
+
+    /// <summary>certificate + key under <paramref name="node"/>: the files exist and load as a pair.</summary>
+    private CertificateFileSettings? ReadCertificatePair(ConfigNode node)
+    {
+        var certificate = RequiredScalar(node, "certificate");
+        var key = Scalar(node, "key");
         var pkcs12 = certificate is not null
             && (certificate.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || certificate.EndsWith(".p12", StringComparison.OrdinalIgnoreCase));
         if (key is null && certificate is not null && !pkcs12)
         {
-            Error(Combine(tls, "key"), "is required with a PEM certificate (only a .pfx/.p12 certificate carries its key)");
+            Error(Combine(node, "key"), "is required with a PEM certificate (only a .pfx/.p12 certificate carries its key)");
+            return null;
         }
 
-        var certificatePath = certificate is null ? string.Empty : CheckFile(tls["certificate"]!, certificate);
-        var keyPath = key is null ? null : CheckFile(tls["key"]!, key);
-        return new ListenerTlsSettings
+        if (certificate is null)
         {
-            Mode = mode,
-            CertificatePath = certificatePath,
-            KeyPath = keyPath,
-            Required = mode == TlsMode.Implicit || ReadBool(tls, "required", false),
-        };
+            return null;
+        }
+
+        var errorsBefore = errors.Count;
+        var files = new CertificateFileSettings(CheckFile(node["certificate"]!, certificate), key is null ? null : CheckFile(node["key"]!, key));
+        if (errors.Count == errorsBefore && CertificateLoader.Check(files) is { } problem)
+        {
+            Error(node["certificate"]!, $"cannot load the certificate and key: {problem}");
+        }
+
+        return files;
     }
 
-    private ListenerAuthSettings? ReadAuth(ConfigNode? auth, IReadOnlyDictionary<string, TableSettings> tables)
+    private ListenerAuthSettings? ReadAuth(ConfigNode? auth, IReadOnlyDictionary<string, TableSettings> tables, IPEndPoint? endPoint)
     {
         if (auth is null)
         {
             return null;
         }
 
-        CheckKeys(auth, "mode", "credentials");
+        CheckKeys(auth, "mode", "credentials", "allowPlaintext", "maxFailures", "failureWindow", "lockout");
         var mode = ReadChoice(auth, "mode", AuthMode.Optional, ("none", AuthMode.None), ("optional", AuthMode.Optional), ("required", AuthMode.Required));
         var credentials = Scalar(auth, "credentials");
         if (credentials is null && mode != AuthMode.None)
@@ -120,8 +206,28 @@ internal sealed partial class SettingsBuilder
         {
             Error(auth["credentials"]!, UnknownTable(credentials, tables));
         }
+        else if (credentials is not null && tables[credentials] is not FileTableSettings { Format: "credentials" })
+        {
+            Error(auth["credentials"]!, $"table '{credentials}' must be {{ type: file, format: credentials }} (user:hash lines)");
+        }
 
-        return new ListenerAuthSettings { Mode = mode, CredentialsTable = credentials };
+        // RFC 4954 §4 and REFERENCE.md §1.1: passwords only under TLS; in clear text only where
+        // they never leave the machine.
+        var allowPlaintext = ReadBool(auth, "allowPlaintext", false);
+        if (allowPlaintext && endPoint is not null && !IPAddress.IsLoopback(endPoint.Address))
+        {
+            Error(auth["allowPlaintext"]!, $"is only allowed on a loopback listener, not {endPoint}");
+        }
+
+        return new ListenerAuthSettings
+        {
+            Mode = mode,
+            CredentialsTable = credentials,
+            AllowPlaintext = allowPlaintext,
+            MaxFailures = ReadInt(auth, "maxFailures", 5),
+            FailureWindow = ReadDuration(auth, "failureWindow", TimeSpan.FromMinutes(10)),
+            Lockout = ReadDuration(auth, "lockout", TimeSpan.FromMinutes(10)),
+        };
     }
 
     private string CheckFile(ConfigNode node, string path)

@@ -55,6 +55,13 @@ internal static class SmtpHost
                 kestrel.Listen(listener.EndPoint, options =>
                 {
                     options.Use(next => new SessionLimitMiddleware(next, limiter, hostname, limitLogger).OnConnectionAsync);
+                    if (listener.Tls is { Mode: TlsMode.Implicit })
+                    {
+                        // After the session limit, so a flood of handshakes is bounded too.
+                        var tlsLogger = loggerFactory.CreateLogger("SmtpServer.Tls");
+                        options.Use(next => new TlsConnectionMiddleware(next, handler.Security.Tls!, settings.Limits.IdleTimeout, time, tlsLogger).OnConnectionAsync);
+                    }
+
                     options.Run(handler.OnConnectedAsync);
                 });
             }

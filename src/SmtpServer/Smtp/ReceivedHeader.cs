@@ -21,7 +21,14 @@ internal static class ReceivedHeader
         bool SmtpUtf8,
         string QueueId,
         string? Recipient,
-        DateTimeOffset Date);
+        DateTimeOffset Date)
+    {
+        /// <summary>"(TLSv1.3 TLS_AES_256_GCM_SHA384 …)", or null without TLS.</summary>
+        public string? TlsComment { get; init; }
+
+        /// <summary>The authenticated user, when the listener sets receivedAuth.</summary>
+        public string? AuthenticatedUser { get; init; }
+    }
 
     public static string Protocol(bool extended, bool tls, bool authenticated, bool smtpUtf8)
     {
@@ -43,6 +50,15 @@ internal static class ReceivedHeader
             .Append("\tby ").Append(info.Hostname).Append(" (smtpd) with ")
             .Append(Protocol(info.Extended, info.Tls, info.Authenticated, info.SmtpUtf8))
             .Append(" id ").Append(info.QueueId).Append("\r\n");
+        if (info.TlsComment is not null)
+        {
+            text.Append('\t').Append(info.TlsComment).Append("\r\n");
+        }
+
+        if (info.AuthenticatedUser is not null)
+        {
+            text.Append("\t(authenticated user=").Append(Tls.TlsConnectionInfo.Sanitize(info.AuthenticatedUser)).Append(")\r\n");
+        }
 
         // Only a single recipient is named: a list would disclose Bcc recipients (RFC 5321 §7.2).
         if (info.Recipient is not null)

@@ -40,4 +40,7 @@ internal static partial class SessionLog
 
     [LoggerMessage(1109, LogLevel.Warning, "{SessionId} smtp routing failure recipient=<{Recipient}>", EventName = "SmtpRoutingFailure")]
     public static partial void RoutingFailure(ILogger logger, string sessionId, string recipient, Exception exception);
+
+    [LoggerMessage(1110, LogLevel.Warning, "{SessionId} smtp starttls discarded {Bytes} bytes sent after STARTTLS in plain text", EventName = "SmtpStartTlsDiscarded")]
+    public static partial void DiscardedAfterStartTls(ILogger logger, string sessionId, long bytes);
 }

@@ -10,6 +10,8 @@ internal enum SessionState
     ReadingCommand,
     DiscardingLongLine,
     ExecutingCommand,
+    ReadingAuthResponse,
+    TlsHandshake,
     ReadingData,
     ReadingChunk,
     Committing,

@@ -9,9 +9,12 @@ namespace SmtpServer.Smtp;
 /// </summary>
 internal sealed class SmtpConnectionHandler(ListenerSettings listener, SmtpServices services) : ConnectionHandler
 {
+    /// <summary>The listener's certificates, credentials and AUTH throttle, shared by its sessions.</summary>
+    public ListenerSecurity Security { get; } = ListenerSecurity.Create(listener, services);
+
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
-        using var session = new SmtpSession(connection, listener, services);
+        using var session = new SmtpSession(connection, listener, services, Security);
         await session.RunAsync().ConfigureAwait(false);
         await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
         await connection.Transport.Input.CompleteAsync().ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using SmtpServer.Configuration;
 using SmtpServer.Core.Queue;
 using SmtpServer.Core.Routing;
 using SmtpServer.Protocol;
@@ -41,10 +42,8 @@ internal sealed partial class SmtpSession
             SmtpVerb.Vrfy => arguments.Length == 0 ? SmtpReplies.ArgumentSyntaxError : SmtpReplies.CannotVerify,
             SmtpVerb.Expn => NotImplemented,
 
-            // TLS and AUTH come with their own issue; until a listener has them they are
-            // neither advertised nor available.
-            SmtpVerb.StartTls => NotImplemented,
-            SmtpVerb.Auth => NotImplemented,
+            SmtpVerb.StartTls => StartTls(arguments.Span),
+            SmtpVerb.Auth => await AuthAsync(arguments).ConfigureAwait(false),
             _ => Unrecognized(line.Span),
         };
 
@@ -81,7 +80,7 @@ internal sealed partial class SmtpSession
             return new SmtpReply(250, null, greeting);
         }
 
-        return new SmtpReply(250, null,
+        List<string> lines =
         [
             greeting,
             "PIPELINING",
@@ -91,8 +90,21 @@ internal sealed partial class SmtpSession
             "CHUNKING",
             "DSN",
             "ENHANCEDSTATUSCODES",
-            "HELP",
-        ]);
+        ];
+
+        // RFC 3207 §4.2: not after TLS. RFC 4954 §4: AUTH only where it may be used, and no longer once done.
+        if (StartTlsOffered)
+        {
+            lines.Add("STARTTLS");
+        }
+
+        if (AuthAvailable && _authenticatedUser is null)
+        {
+            lines.Add("AUTH PLAIN LOGIN");
+        }
+
+        lines.Add("HELP");
+        return new SmtpReply(250, null, lines);
     }
 
     private SmtpReply Mail(ReadOnlySpan<byte> arguments)
@@ -105,6 +117,17 @@ internal sealed partial class SmtpSession
         if (_transaction is not null)
         {
             return new SmtpReply(503, "5.5.1", "Error: nested MAIL command");
+        }
+
+        // RFC 3207 §4 and RFC 4954 §6: 530 until the listener's requirements are met.
+        if (_listener.Tls is { Required: true } && _tls is null)
+        {
+            return new SmtpReply(530, "5.7.0", "Must issue a STARTTLS command first");
+        }
+
+        if (_listener.Auth is { Mode: AuthMode.Required } && _authenticatedUser is null)
+        {
+            return new SmtpReply(530, "5.7.0", "Authentication required");
         }
 
         if (!SmtpCommandParser.TryParseMail(arguments, out var sender, out var parameters, out var error))
@@ -179,6 +202,8 @@ internal sealed partial class SmtpSession
                 Helo = _helo,
                 Sender = _transaction.Sender,
                 Recipient = recipient,
+                Tls = _tls is not null,
+                AuthenticatedUser = _authenticatedUser,
             }, _connection.ConnectionClosed).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -251,5 +276,5 @@ internal sealed partial class SmtpSession
     private static readonly SmtpReply RecipientOk = new(250, "2.1.5", "Recipient ok");
     private static readonly SmtpReply NotImplemented = new(502, "5.5.1", "Command not implemented");
     private static readonly SmtpReply Help = new(214, "2.0.0",
-        ["Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY", "See RFC 5321; report problems to postmaster"]);
+        ["Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY STARTTLS AUTH", "See RFC 5321; report problems to postmaster"]);
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Security.Cryptography;
 using SmtpServer.Core.Queue;
 using SmtpServer.Protocol;
 
@@ -95,9 +96,9 @@ internal sealed partial class SmtpSession
             return buffer.GetPosition(take);
         }
 
-        var writer = _transaction!.Spool!.Writer;
+        var writer = _transaction!.Content;
         var result = _bdatReader.Read(buffer, writer, out var consumed);
-        await writer.FlushAsync().ConfigureAwait(false);
+        await _transaction.Spool!.Writer.FlushAsync().ConfigureAwait(false);
         if (result != DataReadResult.Completed)
         {
             return consumed;
@@ -107,6 +108,7 @@ internal sealed partial class SmtpSession
         if (_bdatLast)
         {
             _bdatReader.Complete(writer);
+            _transaction.Submission?.Complete();
             await EndOfDataAsync(_bdatReader.Error, _bdatReader.Size).ConfigureAwait(false);
         }
         else if (_bdatReader.Error != MessageContentError.None)
@@ -155,12 +157,24 @@ internal sealed partial class SmtpSession
                 ClientAddress: ClientAddress,
                 Hostname: _hostname,
                 Extended: _extended,
-                Tls: false,
-                Authenticated: false,
+                Tls: _tls is not null,
+                Authenticated: _authenticatedUser is not null,
                 SmtpUtf8: _transaction.Parameters.SmtpUtf8,
                 QueueId: spool.Id.ToString(),
                 Recipient: _transaction.Recipients.Count == 1 ? _transaction.Recipients[0].Recipient.Address : null,
-                Date: _services.Time.GetUtcNow()));
+                Date: _services.Time.GetUtcNow())
+            {
+                TlsComment = _tls?.ReceivedComment(),
+                AuthenticatedUser = _listener.ReceivedAuth ? _authenticatedUser : null,
+            });
+            if (_listener.Submission)
+            {
+                var id = spool.Id.ToString();
+                _transaction.Submission = new SubmissionHeaderWriter(
+                    spool.Writer,
+                    () => $"<{id}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}@{_hostname}>",
+                    () => ReceivedHeader.FormatDate(_services.Time.GetUtcNow()));
+            }
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -199,6 +213,8 @@ internal sealed partial class SmtpSession
             ClientAddress = ClientAddress?.ToString() ?? "local",
             Helo = _helo!,
             ReceivedAt = _services.Time.GetUtcNow(),
+            Tls = _tls is not null,
+            AuthenticatedUser = _authenticatedUser,
         };
 
         StoredMessage stored;
@@ -222,7 +238,7 @@ internal sealed partial class SmtpSession
         _state = SessionState.ReadingCommand;
         _messages++;
         SessionLog.MessageAccepted(_logger, Id, spool.Id.ToString(), size, envelope.Recipients.Count,
-            envelope.Sender?.Address ?? string.Empty, ReceivedHeader.Protocol(_extended, false, false, transaction.Parameters.SmtpUtf8), _helo!);
+            envelope.Sender?.Address ?? string.Empty, ReceivedHeader.Protocol(_extended, _tls is not null, _authenticatedUser is not null, transaction.Parameters.SmtpUtf8), _helo!);
         await WriteReplyAsync(new SmtpReply(250, "2.0.0", $"{spool.Id} Message accepted for delivery")).ConfigureAwait(false);
 
         if (_shutdownRequested)

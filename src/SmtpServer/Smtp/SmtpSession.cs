@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
 using SmtpServer.Configuration;
 using SmtpServer.Protocol;
+using SmtpServer.Tls;
 
 namespace SmtpServer.Smtp;
 
@@ -25,8 +26,11 @@ internal sealed partial class SmtpSession : IDisposable
     private readonly ServerSettings _settings;
     private readonly SessionLimits _limits;
     private readonly ILogger _logger;
-    private readonly PipeReader _input;
-    private readonly PipeWriter _output;
+    private readonly ListenerSecurity _security;
+
+    // Replaced by the TLS pipes after STARTTLS (SmtpSession.Tls.cs).
+    private PipeReader _input;
+    private PipeWriter _output;
     private readonly string _hostname;
     private readonly byte[] _lineBuffer;
     private readonly ITimer _idleTimer;
@@ -47,11 +51,12 @@ internal sealed partial class SmtpSession : IDisposable
     private bool _bdatLast;
     private SmtpTransaction? _transaction;
 
-    public SmtpSession(ConnectionContext connection, ListenerSettings listener, SmtpServices services)
+    public SmtpSession(ConnectionContext connection, ListenerSettings listener, SmtpServices services, ListenerSecurity security)
     {
         _connection = connection;
         _listener = listener;
         _services = services;
+        _security = security;
         _settings = services.Settings;
         _limits = _settings.Limits;
         _logger = services.SessionLogger;
@@ -61,6 +66,9 @@ internal sealed partial class SmtpSession : IDisposable
         _lineBuffer = new byte[Math.Max(_limits.MaxCommandLineLength, _limits.MaxAuthLineLength)];
         Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         ClientAddress = (connection.RemoteEndPoint as IPEndPoint)?.Address;
+
+        // Implicit TLS (RFC 8314): the connection middleware did the handshake already.
+        _tls = connection.Features.Get<TlsConnectionInfo>();
 
         var contentLimits = new MessageContentLimits(
             _limits.MaxMessageSize, _limits.MaxTextLineLength, _limits.MaxHeaderSize, MaxReceivedHeaders, _limits.BareLineEndings);
@@ -90,6 +98,7 @@ internal sealed partial class SmtpSession : IDisposable
     {
         var clientText = ClientAddress?.ToString() ?? "local";
         SessionLog.Connected(_logger, Id, clientText, _listener.Name);
+        LogTls();
         try
         {
             await WriteReplyAsync(new SmtpReply(220, null, $"{_hostname} ESMTP smtpd ready")).ConfigureAwait(false);
@@ -110,6 +119,7 @@ internal sealed partial class SmtpSession : IDisposable
             var last = _state;
             _state = SessionState.Closed;
             await AbortTransactionAsync().ConfigureAwait(false);
+            await CloseTlsAsync().ConfigureAwait(false);
             SessionLog.Disconnected(_logger, Id, _closeReason, last);
         }
     }
@@ -142,6 +152,19 @@ internal sealed partial class SmtpSession : IDisposable
 
             var buffer = result.Buffer;
             var consumed = await ProcessAsync(buffer).ConfigureAwait(false);
+            if (_startTlsPending)
+            {
+                // RFC 3207 §4.2 / CVE-2011-0411: whatever the client sent after STARTTLS, in
+                // plain text, is thrown away rather than read as commands under TLS.
+                _input.AdvanceTo(buffer.End);
+                if (!await UpgradeToTlsAsync(buffer.Slice(consumed).Length).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                continue;
+            }
+
             _input.AdvanceTo(consumed, buffer.End);
 
             if (result.IsCompleted && !_closing)
@@ -178,20 +201,21 @@ internal sealed partial class SmtpSession : IDisposable
     /// <summary>Handles every complete unit of input in the buffer; returns what was consumed.</summary>
     private async ValueTask<SequencePosition> ProcessAsync(ReadOnlySequence<byte> buffer)
     {
-        while (!_closing)
+        while (!_closing && !_startTlsPending)
         {
             switch (_state)
             {
                 case SessionState.ReadingData:
                 {
-                    var done = _dataReader.Read(buffer, _transaction!.Spool!.Writer, out var consumed);
+                    var done = _dataReader.Read(buffer, _transaction!.Content, out var consumed);
                     buffer = buffer.Slice(consumed);
-                    await _transaction.Spool.Writer.FlushAsync().ConfigureAwait(false);
+                    await _transaction.Spool!.Writer.FlushAsync().ConfigureAwait(false);
                     if (done != DataReadResult.Completed)
                     {
                         return buffer.Start;
                     }
 
+                    _transaction!.Submission?.Complete();
                     await EndOfDataAsync(_dataReader.Error, _dataReader.Size).ConfigureAwait(false);
                     break;
                 }
@@ -222,10 +246,43 @@ internal sealed partial class SmtpSession : IDisposable
                     break;
                 }
 
+                case SessionState.ReadingAuthResponse:
+                {
+                    // SASL responses (RFC 4954 §4) carry base64 and have their own bound.
+                    var status = SmtpLineReader.TryReadLine(buffer, _limits.MaxAuthLineLength, out var line, out var consumed);
+                    if (status == LineStatus.Incomplete)
+                    {
+                        return buffer.Start;
+                    }
+
+                    if (status == LineStatus.TooLong)
+                    {
+                        _auth = null;
+                        _state = SessionState.DiscardingLongLine;
+                        await ReplyErrorAsync(SmtpReplies.AuthLineTooLong, "AUTH <response>").ConfigureAwait(false);
+                        break;
+                    }
+
+                    var length = (int)line.Length;
+                    line.CopyTo(_lineBuffer);
+                    buffer = buffer.Slice(consumed);
+                    _state = SessionState.ExecutingCommand;
+                    await AuthResponseAsync(_lineBuffer.AsMemory(0, length)).ConfigureAwait(false);
+                    if (_state == SessionState.ExecutingCommand)
+                    {
+                        _state = SessionState.ReadingCommand;
+                    }
+
+                    break;
+                }
+
                 default:
                 {
                     _state = SessionState.ReadingCommand;
-                    var status = SmtpLineReader.TryReadLine(buffer, _limits.MaxCommandLineLength, out var line, out var consumed);
+
+                    // Read up to the AUTH bound (an AUTH line with its initial response may be
+                    // longer than a command line); any other verb must fit the command bound.
+                    var status = SmtpLineReader.TryReadLine(buffer, _lineBuffer.Length, out var line, out var consumed);
                     if (status == LineStatus.Incomplete)
                     {
                         return buffer.Start;
@@ -239,8 +296,15 @@ internal sealed partial class SmtpSession : IDisposable
                     }
 
                     var length = (int)line.Length;
+                    var lineBytes = buffer.Slice(0, consumed).Length;
                     line.CopyTo(_lineBuffer);
                     buffer = buffer.Slice(consumed);
+                    if (lineBytes > _limits.MaxCommandLineLength && !IsAuthLine(_lineBuffer.AsSpan(0, length)))
+                    {
+                        await ReplyErrorAsync(SmtpReplies.LineTooLong, "(line too long)").ConfigureAwait(false);
+                        break;
+                    }
+
                     _state = SessionState.ExecutingCommand;
                     await ExecuteAsync(_lineBuffer.AsMemory(0, length)).ConfigureAwait(false);
                     if (_state == SessionState.ExecutingCommand)

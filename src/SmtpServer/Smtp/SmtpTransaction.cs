@@ -23,4 +23,10 @@ internal sealed class SmtpTransaction(Mailbox? sender, MailParameters parameters
 
     /// <summary>The spool file of the message being received, once DATA or the first BDAT began.</summary>
     public IMessageSpool? Spool { get; set; }
+
+    /// <summary>Where message content goes: the spool writer, or the submission header filter in front of it.</summary>
+    public System.Buffers.IBufferWriter<byte> Content => (System.Buffers.IBufferWriter<byte>?)Submission ?? Spool!.Writer;
+
+    /// <summary>Set on submission listeners (adds Message-ID/Date when missing).</summary>
+    public SubmissionHeaderWriter? Submission { get; set; }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Routing;
 using SmtpServer.Protocol;
+using SmtpServer.Tests.Infrastructure;
 
 namespace SmtpServer.Tests.Configuration;
 
@@ -373,12 +374,55 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Tls_keys_are_read_and_bad_certificates_are_config_errors()
+    {
+        var (cert, key) = TestCertificates.Write(_directory);
+        var (other, otherKey) = TestCertificates.Write(_directory, "other.example", "other");
+        var garbage = Path.Combine(_directory, "garbage.crt");
+        File.WriteAllText(garbage, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n");
+        var yaml = Minimal.Replace(
+            "listeners: [ { name: mx, address: \"127.0.0.1:2525\" } ]",
+            $$"""
+            tables: { users: { type: file, path: ./creds, format: credentials } }
+            listeners:
+              - name: sub
+                address: "127.0.0.1:587"
+                receivedAuth: true
+                tls: { certificate: "{{cert}}", key: "{{key}}", certificates: [ { certificate: "{{other}}", key: "{{otherKey}}" } ], protocols: [tls1.3], clientCertificate: optional, clientCa: "{{cert}}" }
+                auth: { mode: required, credentials: users, allowPlaintext: true, maxFailures: 3, failureWindow: 5m, lockout: 1h }
+            """,
+            StringComparison.Ordinal);
+        var result = LoadYaml(yaml);
+        Assert.True(result.Errors.Count == 0, string.Join("\n", result.Errors));
+        var listener = result.Settings!.Listeners[0];
+        Assert.True(listener.ReceivedAuth);
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls13, listener.Tls!.Protocols);
+        Assert.Equal(other, Assert.Single(listener.Tls.AdditionalCertificates).CertificatePath);
+        Assert.Equal(ClientCertificateMode.Optional, listener.Tls.ClientCertificate);
+        Assert.Equal(cert, listener.Tls.ClientCaPath);
+        Assert.Equal(new ListenerAuthSettings { Mode = AuthMode.Required, CredentialsTable = "users", AllowPlaintext = true, MaxFailures = 3, FailureWindow = TimeSpan.FromMinutes(5), Lockout = TimeSpan.FromHours(1) }, listener.Auth);
+
+        var bad = LoadYaml(Minimal.Replace(
+            "listeners: [ { name: mx, address: \"127.0.0.1:2525\" } ]",
+            $$"""
+            tables: { users: { type: list, values: [a] } }
+            listeners:
+              - { name: a, address: "0.0.0.0:587", tls: { certificate: "{{garbage}}", key: "{{key}}", protocols: [ssl3] }, auth: { credentials: users, allowPlaintext: true } }
+              - { name: b, address: "127.0.0.1:588", tls: { certificate: "{{cert}}", key: "{{otherKey}}" } }
+            """,
+            StringComparison.Ordinal));
+        var errors = string.Join("\n", bad.Errors);
+        Assert.Contains("listeners[0].tls.certificate: cannot load the certificate and key", errors, StringComparison.Ordinal);
+        Assert.Contains("listeners[0].tls.protocols[0]: 'ssl3' is not a TLS version (use tls1.2, tls1.3)", errors, StringComparison.Ordinal);
+        Assert.Contains("listeners[0].auth.credentials: table 'users' must be { type: file, format: credentials } (user:hash lines)", errors, StringComparison.Ordinal);
+        Assert.Contains("listeners[0].auth.allowPlaintext: is only allowed on a loopback listener, not 0.0.0.0:587", errors, StringComparison.Ordinal);
+        Assert.Contains("listeners[1].tls.certificate: cannot load the certificate and key", errors, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tls_and_auth_are_read_when_files_exist()
     {
-        var cert = Path.Combine(_directory, "tls.crt");
-        var key = Path.Combine(_directory, "tls.key");
-        File.WriteAllText(cert, "-");
-        File.WriteAllText(key, "-");
+        var (cert, key) = TestCertificates.Write(_directory);
         var yaml = Minimal.Replace(
             "listeners: [ { name: mx, address: \"127.0.0.1:2525\" } ]",
             $$"""
@@ -391,7 +435,11 @@ public sealed class ConfigLoaderTests : IDisposable
         var result = LoadYaml(yaml);
         Assert.True(result.Errors.Count == 0, string.Join("\n", result.Errors));
         var sub = result.Settings!.Listeners[0];
-        Assert.Equal(new ListenerTlsSettings { Mode = TlsMode.StartTls, Required = true, CertificatePath = cert, KeyPath = key }, sub.Tls);
+        Assert.Equal(TlsMode.StartTls, sub.Tls!.Mode);
+        Assert.True(sub.Tls.Required);
+        Assert.Equal(cert, sub.Tls.CertificatePath);
+        Assert.Equal(key, sub.Tls.KeyPath);
+        Assert.Equal(System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13, sub.Tls.Protocols);
         Assert.Equal(AuthMode.Required, sub.Auth!.Mode);
         Assert.True(sub.Submission);
         Assert.Equal("Submit.Test", sub.Hostname);
