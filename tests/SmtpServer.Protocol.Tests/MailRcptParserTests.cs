@@ -232,12 +232,24 @@ public class MailRcptParserTests
     }
 
     [Fact]
+    public void Repeated_smtputf8_is_accepted_as_python_smtplib_sends_it()
+    {
+        // Regression: smtplib's send_message(mail_options=['SMTPUTF8']) to a UTF-8 address sends
+        // "SMTPUTF8 SMTPUTF8 BODY=8BITMIME"; refusing it made such mail undeliverable to us.
+        var mail = Mail("<jörg@b> size=279 SMTPUTF8 SMTPUTF8 BODY=8BITMIME");
+        Assert.Null(mail.Error);
+        Assert.True(mail.Parameters!.SmtpUtf8);
+        Assert.Equal(BodyType.EightBitMime, mail.Parameters.Body);
+        AssertReply(Mail("<a@b> SMTPUTF8 SMTPUTF8=yes").Error, 501, "5.5.4");
+    }
+
+    [Fact]
     public void Duplicate_parameter_is_501_and_unknown_is_555()
     {
         var dup = Mail("<a@b> SIZE=1 size=2");
         AssertReply(dup.Error, 501, "5.5.4");
         Assert.Contains("SIZE", dup.Error!.Lines[0], StringComparison.Ordinal);
-        AssertReply(Mail("<a@b> SMTPUTF8 SMTPUTF8").Error, 501, "5.5.4");
+        AssertReply(Mail("<a@b> BODY=8BITMIME BODY=8BITMIME").Error, 501, "5.5.4");
 
         var unknown = Mail("<a@b> X-FOO=bar");
         AssertReply(unknown.Error, 555, "5.5.4");

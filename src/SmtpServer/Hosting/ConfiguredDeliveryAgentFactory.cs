@@ -1,16 +1,22 @@
+using Microsoft.Extensions.Logging;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Delivery;
+using SmtpServer.Delivery;
 
 namespace SmtpServer.Hosting;
 
 /// <summary>
-/// Builds agents from <c>actions:</c>. The agents themselves (maildir, mbox, lmtp, command,
-/// relay) come from SmtpServer.Delivery; until one is there, its actions get an agent that
-/// answers every recipient with a temporary failure, so their mail stays queued (and is
-/// retried, then expires) instead of being lost or bounced.
+/// Builds agents from <c>actions:</c>: the local agents (maildir, mbox, lmtp, command) from
+/// SmtpServer.Delivery. The relay agent is not built yet; its actions get an agent that
+/// answers every recipient with a temporary failure, so that mail stays queued (retried, then
+/// expired with a bounce) instead of being lost. The scheduler creates each action's agent
+/// once and keeps it.
 /// </summary>
-internal sealed class ConfiguredDeliveryAgentFactory(IReadOnlyDictionary<string, ActionSettings> actions) : IDeliveryAgentFactory
+internal sealed class ConfiguredDeliveryAgentFactory(
+    IReadOnlyDictionary<string, ActionSettings> actions, ILoggerFactory loggerFactory, TimeProvider time) : IDeliveryAgentFactory
 {
+    private readonly LocalAgentFactory _local = new(loggerFactory, time);
+
     public IDeliveryAgent? Create(string action)
     {
         ArgumentNullException.ThrowIfNull(action);
@@ -20,10 +26,14 @@ internal sealed class ConfiguredDeliveryAgentFactory(IReadOnlyDictionary<string,
         return settings is null ? null : Create(settings);
     }
 
-    /// <summary>The agent of one action; the place where SmtpServer.Delivery's agents plug in.</summary>
-    public static IDeliveryAgent Create(ActionSettings settings)
+    private IDeliveryAgent Create(ActionSettings settings) => settings.Agent switch
     {
-        ArgumentNullException.ThrowIfNull(settings);
-        return new UnavailableDeliveryAgent(settings.Name, settings.Agent.Kind, IsLocal: settings.Agent is not RelayAgentSettings);
-    }
+        // Templates are made absolute here (relative to the working directory, like every
+        // path of the configuration); the agents refuse relative ones.
+        MaildirAgentSettings maildir => _local.Create(settings.Name, new MaildirAgentOptions(Path.GetFullPath(maildir.Path))),
+        MboxAgentSettings mbox => _local.Create(settings.Name, new MboxAgentOptions(Path.GetFullPath(mbox.Path))),
+        LmtpAgentSettings lmtp => _local.Create(settings.Name, new LmtpAgentOptions(lmtp.Address)),
+        CommandAgentSettings command => _local.Create(settings.Name, new CommandAgentOptions(command.Run, command.Args)),
+        _ => new UnavailableDeliveryAgent(settings.Name, settings.Agent.Kind, IsLocal: settings.Agent is not RelayAgentSettings),
+    };
 }

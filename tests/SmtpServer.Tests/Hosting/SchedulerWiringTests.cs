@@ -1,35 +1,62 @@
+using Microsoft.Extensions.Logging.Abstractions;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Delivery;
 using SmtpServer.Core.Queue;
 using SmtpServer.Hosting;
 using SmtpServer.Protocol;
 using SmtpServer.Tests.Infrastructure;
+using SmtpServer.Testing;
 
 namespace SmtpServer.Tests.Hosting;
 
-/// <summary>The host runs the scheduler: accepted mail reaches an agent, here the not-yet-available placeholder.</summary>
+/// <summary>The host runs the scheduler with the configured agents: accepted mail moves.</summary>
 public sealed class SchedulerWiringTests
 {
-    private static readonly Dictionary<string, ActionSettings> Actions = new(StringComparer.OrdinalIgnoreCase)
+    private static async Task SendAsync(SocketSmtpServer server, string recipient)
     {
-        ["local"] = new ActionSettings { Name = "local", Agent = new MaildirAgentSettings("/var/mail/{user}/Maildir") },
-        ["outbound"] = new ActionSettings { Name = "outbound", Agent = new RelayAgentSettings(null, null) },
-    };
+        await using var c = await server.ConnectAsync();
+        Assert.Equal(220, (await c.ReadReplyAsync()).Code);
+        Assert.Equal(250, (await c.CommandAsync("EHLO client.example")).Code);
+        Assert.Equal(250, (await c.CommandAsync("MAIL FROM:<a@example.com>")).Code);
+        Assert.Equal(250, (await c.CommandAsync($"RCPT TO:<{recipient}>")).Code);
+        Assert.Equal(354, (await c.CommandAsync("DATA")).Code);
+        Assert.Equal(250, (await c.CommandAsync("Subject: hi\r\n\r\nhello\r\n.")).Code);
+        Assert.Equal(221, (await c.CommandAsync("QUIT")).Code);
+    }
 
     [Fact]
-    public async Task Accepted_mail_is_attempted_and_stays_queued_while_its_agent_is_not_available()
+    public async Task Accepted_mail_lands_in_the_maildir_and_leaves_the_queue()
     {
-        await using var server = await SocketSmtpServer.StartAsync(s => s with { ActionDefinitions = Actions });
-        await using (var c = await server.ConnectAsync())
+        using var mail = new TempDirectory("smtpd-maildir");
+        var actions = new Dictionary<string, ActionSettings>(StringComparer.OrdinalIgnoreCase)
         {
-            Assert.Equal(220, (await c.ReadReplyAsync()).Code);
-            Assert.Equal(250, (await c.CommandAsync("EHLO client.example")).Code);
-            Assert.Equal(250, (await c.CommandAsync("MAIL FROM:<a@example.com>")).Code);
-            Assert.Equal(250, (await c.CommandAsync("RCPT TO:<b@example.org>")).Code);
-            Assert.Equal(354, (await c.CommandAsync("DATA")).Code);
-            Assert.Equal(250, (await c.CommandAsync("Subject: hi\r\n\r\nhello\r\n.")).Code);
-            Assert.Equal(221, (await c.CommandAsync("QUIT")).Code);
+            ["local"] = new ActionSettings { Name = "local", Agent = new MaildirAgentSettings(mail.Combine("{user}", "Maildir")) },
+        };
+        await using var server = await SocketSmtpServer.StartAsync(s => s with { ActionDefinitions = actions });
+        await SendAsync(server, "someone@example.org");
+
+        var newDir = mail.Combine("someone", "Maildir", "new");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!Directory.Exists(newDir) || Directory.GetFiles(newDir).Length == 0 || server.Committed().Count > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the message never reached the maildir and left the queue");
+            await Task.Delay(20);
         }
+
+        var delivered = await File.ReadAllTextAsync(Assert.Single(Directory.GetFiles(newDir)));
+        Assert.StartsWith("Return-Path: <a@example.com>\r\nDelivered-To: someone@example.org\r\nReceived: from client.example", delivered, StringComparison.Ordinal);
+        Assert.EndsWith("\r\nSubject: hi\r\n\r\nhello\r\n", delivered, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Mail_for_an_agent_not_built_yet_is_attempted_and_stays_queued()
+    {
+        var actions = new Dictionary<string, ActionSettings>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["local"] = new ActionSettings { Name = "local", Agent = new RelayAgentSettings(new Uri("smtp://127.0.0.1:1"), null) },
+        };
+        await using var server = await SocketSmtpServer.StartAsync(s => s with { ActionDefinitions = actions });
+        await SendAsync(server, "b@example.org");
 
         EnvelopeRecord? record = null;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
@@ -40,15 +67,19 @@ public sealed class SchedulerWiringTests
             record = server.Committed().SingleOrDefault()?.Envelopes.Single();
         }
 
-        Assert.Equal("local", record.Action);
-        Assert.Equal("agent maildir not available yet", record.LastError);
+        Assert.Equal("agent relay not available yet", record.LastError);
         Assert.NotNull(record.NextAttempt);
     }
 
     [Fact]
-    public async Task Placeholder_factory_knows_the_configured_actions_only()
+    public async Task Factory_knows_the_configured_actions_only()
     {
-        var factory = new ConfiguredDeliveryAgentFactory(Actions);
+        var actions = new Dictionary<string, ActionSettings>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["local"] = new ActionSettings { Name = "local", Agent = new MaildirAgentSettings("/var/mail/{user}/Maildir") },
+            ["outbound"] = new ActionSettings { Name = "outbound", Agent = new RelayAgentSettings(null, null) },
+        };
+        var factory = new ConfiguredDeliveryAgentFactory(actions, NullLoggerFactory.Instance, TimeProvider.System);
 
         Assert.Null(factory.Create("nowhere"));
         var local = factory.Create("LOCAL");
