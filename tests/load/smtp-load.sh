@@ -3,7 +3,10 @@
 # loopback; we time acceptance (smtp-source finished) and delivery (all files in the maildir).
 # The same run is made against our smtpd and against Debian's OpenSMTPD on this machine.
 #
-#   tests/load/smtp-load.sh [-n MESSAGES] [-c SESSIONS] [-s SIZE_BYTES] [ours|opensmtpd|both]
+#   tests/load/smtp-load.sh [-n MESSAGES] [-c SESSIONS] [-s SIZE_BYTES] [-d] [ours|opensmtpd|both]
+#
+# -d keeps each session open for many messages (smtp-source -d); without it every message
+# is a new connection (a connection storm, where OpenSMTPD's listen backlog of 5 hurts it).
 #
 # Needs root only for the OpenSMTPD side (it must run as root, in its own mount namespace so its
 # compiled-in /var/spool/smtpd and /run paths are private: REFERENCE.md §6).
@@ -11,9 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 
-messages=2000; sessions=20; size=4096; which=both
-while getopts "n:c:s:" opt; do
-  case $opt in n) messages=$OPTARG;; c) sessions=$OPTARG;; s) size=$OPTARG;; *) exit 2;; esac
+messages=2000; sessions=20; size=4096; which=both; reuse=()
+while getopts "n:c:s:d" opt; do
+  case $opt in n) messages=$OPTARG;; c) sessions=$OPTARG;; s) size=$OPTARG;; d) reuse=(-d);; *) exit 2;; esac
 done
 shift $((OPTIND - 1)); [ $# -gt 0 ] && which=$1
 
@@ -35,15 +38,15 @@ measure() {
   local name=$1 port=$2 maildirs=$3
   local start accepted delivered n=0
   start=$(now)
-  "$smtp_source" -s "$sessions" -m "$messages" -l "$size" -f sender@example.test -t user@example.test "127.0.0.1:$port"
+  "$smtp_source" "${reuse[@]}" -s "$sessions" -m "$messages" -l "$size" -f sender@example.test -t user@example.test "127.0.0.1:$port"
   accepted=$(now)
   for _ in $(seq 1 1200); do
     n=$(count_new "$maildirs"); [ "$n" -ge "$messages" ] && break; sleep 0.1
   done
   delivered=$(now)
-  awk -v name="$name" -v m="$messages" -v n="$n" -v s="$start" -v a="$accepted" -v d="$delivered" -v c="$sessions" -v z="$size" 'BEGIN {
-    printf "%-10s %d msgs x %d B over %d sessions: accepted %.0f msg/s (%.2f s), delivered %d in %.2f s = %.0f msg/s\n",
-      name, m, z, c, m / (a - s), a - s, n, d - s, n / (d - s) }'
+  awk -v name="$name" -v m="$messages" -v n="$n" -v s="$start" -v a="$accepted" -v d="$delivered" -v c="$sessions" -v z="$size" -v r="${reuse:+ (reused)}" 'BEGIN {
+    printf "%-10s %d msgs x %d B over %d sessions%s: accepted %.0f msg/s (%.2f s), delivered %d in %.2f s = %.0f msg/s\n",
+      name, m, z, c, r, m / (a - s), a - s, n, d - s, n / (d - s) }'
 }
 
 run_ours() {
