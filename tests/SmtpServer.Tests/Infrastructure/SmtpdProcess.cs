@@ -35,6 +35,7 @@ internal sealed class SmtpdProcess : IAsyncDisposable
         _output = output;
         ConfigPath = directory.Combine("smtpd.yaml");
         QueuePath = directory.Combine("queue");
+        MailPath = directory.Combine("mail");
     }
 
     public TempDirectory Directory { get; }
@@ -47,6 +48,9 @@ internal sealed class SmtpdProcess : IAsyncDisposable
 
     public string QueuePath { get; }
 
+    /// <summary>Where <see cref="LocalMaildirRouting"/> puts mailboxes: MailPath/&lt;user&gt;/Maildir.</summary>
+    public string MailPath { get; }
+
     /// <summary>True while the current smtpd process runs.</summary>
     public bool IsRunning => _process is { HasExited: false };
 
@@ -56,14 +60,17 @@ internal sealed class SmtpdProcess : IAsyncDisposable
     /// <summary>
     /// Writes the config and starts smtpd; returns once the port answers 220.
     /// <paramref name="maxMessageSize"/> is a config size ("10KiB"); null keeps the default.
+    /// <paramref name="routing"/> gives the config's <c>actions:</c> and <c>rules:</c> sections
+    /// (top-level YAML, e.g. <see cref="LocalMaildirRouting"/>); null keeps the default, which
+    /// holds every message in the queue.
     /// </summary>
-    public static async Task<SmtpdProcess> StartAsync(ITestOutputHelper? output = null, string? maxMessageSize = null)
+    public static async Task<SmtpdProcess> StartAsync(ITestOutputHelper? output = null, string? maxMessageSize = null, Func<SmtpdProcess, string>? routing = null)
     {
         var directory = new TempDirectory("smtpd-process");
         var smtpd = new SmtpdProcess(directory, FreePort(), output);
         try
         {
-            await File.WriteAllTextAsync(smtpd.ConfigPath, smtpd.Config(maxMessageSize));
+            await File.WriteAllTextAsync(smtpd.ConfigPath, smtpd.Config(maxMessageSize, routing?.Invoke(smtpd)));
             await smtpd.StartProcessAsync();
             return smtpd;
         }
@@ -144,11 +151,42 @@ internal sealed class SmtpdProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// The default config's shape. Every recipient goes to a smarthost that refuses connections
-    /// (a closed loopback port), so whatever delivery the server does keeps the mail in the
-    /// queue, where the tests look for it.
+    /// Routing for <see cref="StartAsync"/>: mail for <paramref name="domains"/> goes to the
+    /// maildir agent at <see cref="MailPath"/>/{user}/Maildir; nothing else is accepted.
     /// </summary>
-    private string Config(string? maxMessageSize)
+    public static Func<SmtpdProcess, string> LocalMaildirRouting(params string[] domains) => smtpd =>
+    {
+        var mail = smtpd.MailPath.Replace("\\", "/", StringComparison.Ordinal);
+        return $$"""
+            actions:
+              local:
+                maildir:
+                  path: "{{mail}}/{user}/Maildir"
+
+            rules:
+              - from: any
+                for: { domain: [{{string.Join(", ", domains)}}] }
+                action: local
+
+            """;
+    };
+
+    /// <summary>The maildir of <paramref name="user"/> under <see cref="MailPath"/> (as <see cref="LocalMaildirRouting"/> names it).</summary>
+    public string Maildir(string user) => Path.Combine(MailPath, user, "Maildir");
+
+    /// <summary>Every file under <paramref name="relative"/> in the spool (queue/, incoming/, corrupt/), recursively; empty directories do not count.</summary>
+    public IReadOnlyList<string> SpoolFiles(string relative)
+    {
+        var path = Path.Combine(QueuePath, relative);
+        return System.IO.Directory.Exists(path) ? System.IO.Directory.GetFiles(path, "*", SearchOption.AllDirectories) : [];
+    }
+
+    /// <summary>
+    /// The config's shape. By default every recipient goes to a smarthost that refuses
+    /// connections (a closed loopback port), so whatever delivery the server does keeps the mail
+    /// in the queue, where the tests look for it; <paramref name="routing"/> replaces that.
+    /// </summary>
+    private string Config(string? maxMessageSize, string? routing)
     {
         var limits = maxMessageSize is null ? string.Empty : $"  limits:\n    maxMessageSize: {maxMessageSize}\n";
         var queue = QueuePath.Replace("\\", "/", StringComparison.Ordinal);
@@ -168,18 +206,22 @@ internal sealed class SmtpdProcess : IAsyncDisposable
               - name: mx
                 address: 127.0.0.1:{Port}
 
-            actions:
-              hold:
-                relay:
-                  host: "smtp+notls://127.0.0.1:{FreePort()}"
-
-            rules:
-              - from: any
-                for: any
-                action: hold
-
+            {routing ?? HoldRouting()}
             """);
     }
+
+    private static string HoldRouting() => string.Create(CultureInfo.InvariantCulture, $"""
+        actions:
+          hold:
+            relay:
+              host: "smtp+notls://127.0.0.1:{FreePort()}"
+
+        rules:
+          - from: any
+            for: any
+            action: hold
+
+        """);
 
     private async Task StartProcessAsync()
     {
