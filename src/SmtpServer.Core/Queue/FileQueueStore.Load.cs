@@ -53,6 +53,14 @@ internal sealed partial class FileQueueStore
         }
 
         var messagePath = Path.Combine(directory, MessageFileName);
+        if (!File.Exists(messagePath) && !Directory.EnumerateFileSystemEntries(directory).Any())
+        {
+            // An empty directory is a removal that a crash interrupted (spools written before
+            // removals went through incoming/): the message was delivered; finish the removal.
+            _fileSystem.DeleteDirectory(directory);
+            return null;
+        }
+
         if (!File.Exists(messagePath))
         {
             MoveToCorrupt(directory, name, "no message file");

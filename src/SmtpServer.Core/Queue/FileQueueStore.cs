@@ -187,18 +187,26 @@ internal sealed partial class FileQueueStore : IEnvelopeStore
             return true;
         }
 
+        // A recursive delete is not atomic: a crash half-way would leave a message directory
+        // without its message file in queue/. Move it out of queue/ first (one rename), into
+        // incoming/, which start-up empties, then delete it at leisure.
+        var purge = Path.Combine(IncomingPath, id.Message + PurgeSuffix);
         try
         {
-            _fileSystem.DeleteDirectory(directory);
+            _fileSystem.MoveDirectory(directory, purge);
         }
-        catch (DirectoryNotFoundException)
+        catch (IOException) when (!Directory.Exists(directory))
         {
             // Another caller removed the last envelope at the same time.
+            return true;
         }
 
         _fileSystem.FlushDirectory(Path.GetDirectoryName(directory)!);
+        _fileSystem.DeleteDirectory(purge);
         return true;
     }
+
+    private const string PurgeSuffix = ".purge";
 
     internal static string Bucket(QueueId id) => (id.Value & 0xFF).ToString("x2", CultureInfo.InvariantCulture);
 
