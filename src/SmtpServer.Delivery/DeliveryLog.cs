@@ -36,8 +36,8 @@ internal static partial class DeliveryLog
     [LoggerMessage(3031, LogLevel.Warning, "lmtp session with {Address} failed while {Step}: {Reason}", EventName = "LmtpSessionFailed")]
     public static partial void LmtpSessionFailed(ILogger logger, string address, string step, string reason);
 
-    [LoggerMessage(3032, LogLevel.Debug, "lmtp connection to {Address} closed ({Reason})", EventName = "LmtpConnectionClosed")]
-    public static partial void LmtpConnectionClosed(ILogger logger, string address, string reason);
+    [LoggerMessage(3032, LogLevel.Debug, "lmtp connection to {Address} closed ({Reason})", EventName = "SmtpClientConnectionClosed")]
+    public static partial void SmtpClientConnectionClosed(ILogger logger, string address, string reason);
 
     [LoggerMessage(3040, LogLevel.Debug, "command {Program} for {Envelope} started as pid {Pid}", EventName = "CommandStarted")]
     public static partial void CommandStarted(ILogger logger, string program, EnvelopeId envelope, int pid);

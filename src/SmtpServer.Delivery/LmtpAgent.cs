@@ -26,7 +26,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
     private readonly string _lhloName;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Stack<LmtpConnection> _idle = new();
+    private readonly Stack<SmtpClientConnection> _idle = new();
     private readonly ITimer _sweeper;
     private bool _disposed;
     private int _connectionsOpened;
@@ -104,15 +104,15 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
     private async ValueTask TransactAsync(DeliveryRequest request, List<int> candidates, DeliveryResult?[] results, CancellationToken cancellationToken)
     {
         var first = request.Recipients[candidates[0]];
-        LmtpConnection connection;
+        SmtpClientConnection connection;
         try
         {
             connection = await RentAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or SocketException or TimeoutException or LmtpProtocolException or LmtpRejectedException)
+        catch (Exception e) when (e is IOException or SocketException or TimeoutException or SmtpClientProtocolException or SmtpClientRejectedException)
         {
             DeliveryLog.LmtpSessionFailed(_logger, _options.Address, "connecting", e.Message);
-            var failure = e is LmtpRejectedException rejected
+            var failure = e is SmtpClientRejectedException rejected
                 ? FromReply(rejected.Reply, "greeting")
                 : new DeliveryFailure(true, "4.4.1", $"lmtp: cannot connect to {_options.Address}: {e.Message}");
             foreach (var i in candidates)
@@ -179,7 +179,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
                 }
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or TimeoutException or LmtpProtocolException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or TimeoutException or SmtpClientProtocolException or ObjectDisposedException)
         {
             // The session is unusable. Recipients without a reply are retried: a recipient whose
             // reply was lost after the dot may be delivered twice, never zero times.
@@ -188,7 +188,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
             DeliveryLog.LmtpSessionFailed(_logger, _options.Address, step, e.Message);
             var status = e switch
             {
-                LmtpProtocolException => "4.5.0",
+                SmtpClientProtocolException => "4.5.0",
                 TimeoutException => "4.4.2",
                 _ => "4.4.2",
             };
@@ -203,7 +203,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
         }
     }
 
-    private string MailCommand(EnvelopeRecord envelope, LmtpConnection connection, string messagePath)
+    private string MailCommand(EnvelopeRecord envelope, SmtpClientConnection connection, string messagePath)
     {
         var sender = envelope.Sender is null ? string.Empty : LocalRecipient.FormatAddress(envelope.Sender);
         var command = $"MAIL FROM:<{sender}>";
@@ -227,7 +227,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
     }
 
     /// <summary>Records a non-positive (or, after DATA, any) reply for <paramref name="indexes"/>.</summary>
-    private void Resolve(LmtpReply reply, string step, LmtpConnection connection, IReadOnlyList<int> indexes, DeliveryRequest request, DeliveryResult?[] results)
+    private void Resolve(SmtpClientReply reply, string step, SmtpClientConnection connection, IReadOnlyList<int> indexes, DeliveryRequest request, DeliveryResult?[] results)
     {
         if (reply.Code == 421)
         {
@@ -250,7 +250,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
         }
     }
 
-    private DeliveryFailure FromReply(LmtpReply reply, string step)
+    private DeliveryFailure FromReply(SmtpClientReply reply, string step)
     {
         // 1xx or 3xx where a final answer is due is as unusable as a 4xx: retry.
         var temporary = !reply.IsPermanent;
@@ -267,7 +267,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
     }
 
     /// <summary>A pooled session that still answers RSET, or a new one.</summary>
-    private async ValueTask<LmtpConnection> RentAsync(CancellationToken cancellationToken)
+    private async ValueTask<SmtpClientConnection> RentAsync(CancellationToken cancellationToken)
     {
         while (TryPopIdle() is { } pooled)
         {
@@ -279,28 +279,28 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
                     return pooled;
                 }
             }
-            catch (Exception e) when (e is IOException or SocketException or TimeoutException or LmtpProtocolException)
+            catch (Exception e) when (e is IOException or SocketException or TimeoutException or SmtpClientProtocolException)
             {
                 // The server closed it while idle; nothing of this transaction was sent yet.
-                DeliveryLog.LmtpConnectionClosed(_logger, _options.Address, e.Message);
+                DeliveryLog.SmtpClientConnectionClosed(_logger, _options.Address, e.Message);
             }
 
             pooled.Reusable = false;
             await pooled.DisposeAsync().ConfigureAwait(false);
         }
 
-        var connection = await LmtpConnection.ConnectAsync(_endPoint, _lhloName, _options, cancellationToken).ConfigureAwait(false);
+        var connection = await SmtpClientConnection.ConnectLmtpAsync(_endPoint, _lhloName, new SmtpClientTimeouts(_options.ConnectTimeout, _options.CommandTimeout), cancellationToken).ConfigureAwait(false);
         Interlocked.Increment(ref _connectionsOpened);
         DeliveryLog.LmtpConnected(_logger, _options.Address);
         return connection;
     }
 
-    private LmtpConnection? TryPopIdle()
+    private SmtpClientConnection? TryPopIdle()
     {
         var now = _time.GetUtcNow();
         while (true)
         {
-            LmtpConnection? candidate;
+            SmtpClientConnection? candidate;
             lock (_idle)
             {
                 if (!_idle.TryPop(out candidate))
@@ -318,7 +318,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
         }
     }
 
-    private async ValueTask ReturnAsync(LmtpConnection connection)
+    private async ValueTask ReturnAsync(SmtpClientConnection connection)
     {
         if (connection.Reusable)
         {
@@ -342,7 +342,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
     private void SweepIdle()
     {
         var now = _time.GetUtcNow();
-        List<LmtpConnection> expired;
+        List<SmtpClientConnection> expired;
         lock (_idle)
         {
             var all = _idle.ToArray();
@@ -356,14 +356,14 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
 
         foreach (var connection in expired)
         {
-            DeliveryLog.LmtpConnectionClosed(_logger, _options.Address, "idle");
+            DeliveryLog.SmtpClientConnectionClosed(_logger, _options.Address, "idle");
             _ = connection.QuitAsync().AsTask();
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        LmtpConnection[] idle;
+        SmtpClientConnection[] idle;
         lock (_idle)
         {
             _disposed = true;

@@ -7,6 +7,26 @@ namespace SmtpServer.Protocol;
 internal static class XText
 {
     /// <summary>Decodes into <paramref name="destination"/>; false on malformed input or when it does not fit.</summary>
+    /// <summary>Encodes <paramref name="value"/> (UTF-8) as xtext: "+", "=" and bytes outside 33..126 become "+HH" (RFC 3461 §4).</summary>
+    public static string Encode(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var text = new System.Text.StringBuilder(value.Length);
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(value))
+        {
+            if (b is < 33 or > 126 or (byte)'+' or (byte)'=')
+            {
+                text.Append('+').Append(b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                text.Append((char)b);
+            }
+        }
+
+        return text.ToString();
+    }
+
     public static bool TryDecode(ReadOnlySpan<byte> xtext, Span<byte> destination, out int written)
     {
         written = 0;

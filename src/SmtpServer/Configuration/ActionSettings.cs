@@ -43,10 +43,26 @@ internal sealed record CommandAgentSettings(string Run, IReadOnlyList<string> Ar
 }
 
 /// <summary>
-/// relay: { host, auth }. Host null means MX lookup with opportunistic STARTTLS; otherwise a
-/// smarthost URL whose scheme is smtp, smtp+tls, smtp+notls, smtps or lmtp (OpenSMTPD's).
+/// relay: { host, auth, tls, helo, source, family, port }. Host null means MX lookup with
+/// opportunistic STARTTLS; otherwise a smarthost URL whose scheme is smtp, smtp+tls,
+/// smtp+notls, smtps or lmtp (OpenSMTPD's).
 /// </summary>
 internal sealed record RelayAgentSettings(Uri? Host, string? AuthTable) : AgentSettings
 {
     public override string Kind => "relay";
+
+    /// <summary>relay.tls: opportunistic | required | verify | none; null means the URL scheme's default (opportunistic for MX).</summary>
+    public string? Tls { get; init; }
+
+    /// <summary>relay.helo: the EHLO name; null means server.hostname.</summary>
+    public string? Helo { get; init; }
+
+    /// <summary>relay.source: local address to connect from.</summary>
+    public System.Net.IPAddress? Source { get; init; }
+
+    /// <summary>relay.family: any | ipv4 | ipv6 | prefer-ipv4.</summary>
+    public string Family { get; init; } = "any";
+
+    /// <summary>relay.port: port of MX hosts (25; for tests that cannot bind 25). Not allowed with host.</summary>
+    public int MxPort { get; init; } = 25;
 }

@@ -46,6 +46,9 @@ internal sealed record ServerSettings
     public IReadOnlyList<string> LocalNames { get; init; } = [];
 
     public AdminSettings Admin { get; init; } = new();
+
+    /// <summary>dns.servers: resolvers for MX lookups (ip or ip:port); empty means the system's.</summary>
+    public IReadOnlyList<IPEndPoint> DnsServers { get; init; } = [];
 }
 
 /// <summary>Per-session bounds from server.limits and server.smtp (DESIGN.md, decision 6).</summary>

@@ -170,7 +170,7 @@ internal sealed partial class SettingsBuilder
 
     private RelayAgentSettings? ReadRelay(ConfigNode node, IReadOnlyDictionary<string, TableSettings> tables)
     {
-        CheckKeys(node, "host", "auth");
+        CheckKeys(node, "host", "auth", "tls", "helo", "source", "family", "port");
         var host = Scalar(node, "host");
         var auth = Scalar(node, "auth");
         Uri? uri = null;
@@ -201,7 +201,61 @@ internal sealed partial class SettingsBuilder
             }
         }
 
-        return new RelayAgentSettings(uri, auth);
+        var tls = ReadChoice<string?>(node, "tls", null, ("opportunistic", "opportunistic"), ("required", "required"), ("verify", "verify"), ("none", "none"));
+        var family = ReadChoice(node, "family", "any", ("any", "any"), ("ipv4", "ipv4"), ("ipv6", "ipv6"), ("prefer-ipv4", "prefer-ipv4"));
+        var helo = Scalar(node, "helo");
+        if (helo is not null && (helo.Length == 0 || helo.Any(c => char.IsControl(c) || char.IsWhiteSpace(c))))
+        {
+            Error(node["helo"]!, $"'{helo}' is not a host name");
+            helo = null;
+        }
+
+        System.Net.IPAddress? source = null;
+        if (Scalar(node, "source") is { } sourceText && !System.Net.IPAddress.TryParse(sourceText, out source))
+        {
+            Error(node["source"]!, $"'{sourceText}' is not an IP address");
+        }
+
+        var port = ReadInt(node, "port", 25);
+        if (port > 65535)
+        {
+            Error(node["port"]!, "must be a port number (1-65535)");
+        }
+
+        if (node["port"] is not null && host is not null)
+        {
+            Error(node["port"]!, "applies to MX delivery only; give a smarthost's port in relay.host");
+        }
+
+        return new RelayAgentSettings(uri, auth) { Tls = tls, Family = family, Helo = helo, Source = source, MxPort = port };
+    }
+
+    private List<System.Net.IPEndPoint> ReadDns(ConfigNode? dns)
+    {
+        var servers = new List<System.Net.IPEndPoint>();
+        if (dns is null)
+        {
+            return servers;
+        }
+
+        CheckKeys(dns, "servers");
+        foreach (var (node, text) in ReadList(dns, "servers") ?? [])
+        {
+            if (System.Net.IPAddress.TryParse(text, out var bare))
+            {
+                servers.Add(new System.Net.IPEndPoint(bare, 53));
+            }
+            else if (System.Net.IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port != 0)
+            {
+                servers.Add(endPoint);
+            }
+            else
+            {
+                Error(node, $"'{text}' is not a DNS server (ip, ip:port or [ipv6]:port)");
+            }
+        }
+
+        return servers;
     }
 
     private static string UnknownTable(string name, IReadOnlyDictionary<string, TableSettings> tables)

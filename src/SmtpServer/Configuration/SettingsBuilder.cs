@@ -10,7 +10,7 @@ namespace SmtpServer.Configuration;
 /// </summary>
 internal sealed partial class SettingsBuilder(List<ConfigError> errors)
 {
-    private static readonly string[] TopLevelKeys = ["server", "queue", "admin", "logging", "listeners", "tables", "actions", "rules"];
+    private static readonly string[] TopLevelKeys = ["server", "queue", "admin", "logging", "listeners", "tables", "actions", "rules", "dns"];
 
     public ServerSettings? Build(ConfigNode root)
     {
@@ -25,6 +25,7 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
         var tables = ReadTables(Section(root, "tables"));
         var listeners = ReadListeners(root, tables);
         var actions = ReadActions(Section(root, "actions"), tables);
+        var dnsServers = ReadDns(Section(root, "dns"));
 
         var localNames = new List<string> { "localhost", hostname };
         localNames.AddRange(listeners.Select(l => l.Hostname).OfType<string>());
@@ -55,6 +56,7 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
             Actions = new HashSet<string>(actions.Keys, StringComparer.OrdinalIgnoreCase),
             Router = router,
             LocalNames = localNames,
+            DnsServers = dnsServers,
         };
     }
 

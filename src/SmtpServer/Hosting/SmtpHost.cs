@@ -95,7 +95,7 @@ internal static class SmtpHost
     /// </summary>
     private static void AddScheduler(IServiceCollection services, ServerSettings settings, TimeProvider time)
     {
-        services.AddSingleton<IDeliveryAgentFactory>(sp => new ConfiguredDeliveryAgentFactory(settings.ActionDefinitions, sp.GetRequiredService<ILoggerFactory>(), time));
+        services.AddSingleton<IDeliveryAgentFactory>(sp => new ConfiguredDeliveryAgentFactory(settings.ActionDefinitions, sp.GetRequiredService<ILoggerFactory>(), time, settings));
         services.AddSingleton<IBounceSender>(sp => new BounceSender(
             new BounceOptions(settings.Hostname), sp.GetRequiredService<IQueueStore>(), settings.Router, time, sp.GetRequiredService<ILogger<BounceSender>>()));
         services.AddSingleton(sp => new Scheduler(

@@ -3,8 +3,8 @@ using System.Text;
 
 namespace SmtpServer.Delivery;
 
-/// <summary>An LMTP (SMTP) reply: the code, the RFC 3463 enhanced code of its first line if any, and its text lines.</summary>
-internal sealed record LmtpReply(int Code, string? EnhancedStatus, IReadOnlyList<string> Lines)
+/// <summary>An SMTP or LMTP reply read by our client: the code, the RFC 3463 enhanced code of its first line if any, and its text lines.</summary>
+internal sealed record SmtpClientReply(int Code, string? EnhancedStatus, IReadOnlyList<string> Lines)
 {
     /// <summary>Longest reply line accepted, CRLF included; a longer one is a protocol error (RFC 5321 §4.5.3.1.5 asks for 512).</summary>
     public const int MaxLineLength = 4096;
@@ -108,5 +108,5 @@ internal sealed record LmtpReply(int Code, string? EnhancedStatus, IReadOnlyList
     }
 }
 
-/// <summary>The LMTP server broke the protocol (malformed or oversized reply, unexpected code).</summary>
-internal sealed class LmtpProtocolException(string message) : Exception(message);
+/// <summary>The SMTP or LMTP server broke the protocol (malformed or oversized reply, unexpected code).</summary>
+internal sealed class SmtpClientProtocolException(string message) : Exception(message);

@@ -1,0 +1,344 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using SmtpServer.Core.Delivery;
+using SmtpServer.Core.Queue;
+using SmtpServer.Protocol;
+
+namespace SmtpServer.Delivery.Relay;
+
+/// <summary>
+/// relay: { host?, auth?, tls?, helo?, source?, family? }: delivery over SMTP (by MX, or to a
+/// smarthost) with our own client (DESIGN.md decision 9). Sessions are kept per destination
+/// (the recipient domain, or the smarthost) and carry up to 100 messages, waiting 10 s for the
+/// next; at most 10 run at once per destination; a destination that cannot be reached is
+/// paused 15 s·n² (at most 1 h), as OpenSMTPD's mta does (REFERENCE.md §1.9).
+/// </summary>
+internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
+{
+    private readonly RelayAgentOptions _options;
+    private readonly RouteResolver _resolver;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, Destination> _destinations = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ITimer _sweeper;
+    private int _connectionsOpened;
+    private bool _disposed;
+
+    public RelayAgent(string action, RelayAgentOptions options, TimeProvider timeProvider, ILogger<RelayAgent> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        if (options.HeloName.Length == 0 || options.HeloName.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            throw new ArgumentException($"HELO name \"{options.HeloName}\" is not a host name.", nameof(options));
+        }
+
+        Action = action;
+        _options = options;
+        _resolver = new RouteResolver(options);
+        _time = timeProvider;
+        _logger = logger;
+        var sweep = TimeSpan.FromTicks(Math.Max(options.Keepalive.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks));
+        _sweeper = timeProvider.CreateTimer(_ => SweepIdle(), null, sweep, sweep);
+    }
+
+    public string Action { get; }
+
+    public bool IsLocal => false;
+
+    /// <summary>Sessions opened so far (tests and the load figure: far fewer than messages).</summary>
+    internal int ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
+
+    public string DestinationOf(EnvelopeRecord envelope)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        return _options.Host?.ToString() ?? envelope.Recipient.Domain.ToLowerInvariant();
+    }
+
+    public async ValueTask<IReadOnlyList<DeliveryResult>> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var results = new DeliveryResult?[request.Recipients.Count];
+        var destinationName = DestinationOf(request.Recipients[0]);
+        var destination = _destinations.GetOrAdd(destinationName, name => new Destination(name, _options.MaxConnectionsPerDestination));
+        var now = _time.GetUtcNow();
+        var pausedUntil = destination.PausedUntil;
+        if (now < pausedUntil)
+        {
+            var failure = new DeliveryFailure(true, "4.4.1", $"route to {destinationName} paused until {pausedUntil:HH:mm:ss} after repeated failures: {destination.LastError}");
+            return Finish(request, results, failure, "-");
+        }
+
+        long size;
+        try
+        {
+            size = new FileInfo(request.MessagePath).Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Finish(request, results, new DeliveryFailure(true, "4.3.0", $"cannot read the queued message: {e.Message}"), "-");
+        }
+
+        await destination.Slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var (session, failure) = await RentAsync(destination, cancellationToken).ConfigureAwait(false);
+            if (session is null)
+            {
+                Penalize(destination, failure!.Diagnostic);
+                return Finish(request, results, failure, "-");
+            }
+
+            try
+            {
+                await TransactAsync(session, request, size, results, cancellationToken).ConfigureAwait(false);
+                destination.Failures = 0;
+            }
+            finally
+            {
+                await ReturnAsync(destination, session).ConfigureAwait(false);
+            }
+
+            return Finish(request, results, null, session.Target.ToString());
+        }
+        finally
+        {
+            destination.Slots.Release();
+        }
+    }
+
+    /// <summary>Fills unresolved recipients with <paramref name="failure"/>, logs every line, returns the results.</summary>
+    private DeliveryResult[] Finish(DeliveryRequest request, DeliveryResult?[] results, DeliveryFailure? failure, string relay)
+    {
+        var now = _time.GetUtcNow();
+        for (var i = 0; i < results.Length; i++)
+        {
+            var envelope = request.Recipients[i];
+            var result = results[i] ??= Sanitized(failure ?? new DeliveryFailure(true, "4.0.0", "no result")).ToResult(envelope.Id) with { RemoteMta = relay == "-" ? null : relay };
+            var delay = now - envelope.ReceivedAt;
+            RelayLog.Delivery(
+                _logger,
+                envelope.Id,
+                envelope.Sender is null ? string.Empty : LocalRecipient.FormatAddress(envelope.Sender),
+                LocalRecipient.FormatAddress(envelope.Recipient),
+                relay,
+                FormatDelay(delay < TimeSpan.Zero ? TimeSpan.Zero : delay),
+                result.Status switch
+                {
+                    DeliveryStatus.Delivered => "Ok",
+                    DeliveryStatus.TemporaryFailure => "TempFail",
+                    _ => "PermFail",
+                },
+                result.Diagnostic ?? "Ok");
+        }
+
+        return [.. results.Select(r => r!)];
+    }
+
+    /// <summary>OpenSMTPD's delay format: 1h2m3s, 5s.</summary>
+    internal static string FormatDelay(TimeSpan delay)
+    {
+        var text = string.Empty;
+        if (delay.TotalDays >= 1)
+        {
+            text += ((int)delay.TotalDays).ToString(CultureInfo.InvariantCulture) + "d";
+        }
+
+        if (delay.Hours > 0)
+        {
+            text += delay.Hours.ToString(CultureInfo.InvariantCulture) + "h";
+        }
+
+        if (delay.Minutes > 0)
+        {
+            text += delay.Minutes.ToString(CultureInfo.InvariantCulture) + "m";
+        }
+
+        return text + delay.Seconds.ToString(CultureInfo.InvariantCulture) + "s";
+    }
+
+    /// <summary>No control character of a remote's text reaches the envelope file or the log (CVE-2020-8794).</summary>
+    internal static DeliveryFailure Sanitized(DeliveryFailure failure)
+    {
+        var text = new string([.. failure.Diagnostic.Select(c => char.IsControl(c) ? '?' : c)]);
+        return failure with { Diagnostic = text.Length > 1000 ? text[..1000] + "..." : text };
+    }
+
+    private void Penalize(Destination destination, string reason)
+    {
+        var failures = ++destination.Failures;
+        var pause = TimeSpan.FromTicks(Math.Min(_options.RoutePenaltyBase.Ticks * failures * failures, _options.RoutePenaltyMax.Ticks));
+        destination.PausedUntil = _time.GetUtcNow() + pause;
+        destination.LastError = reason;
+        RelayLog.RoutePaused(_logger, destination.Name, pause, failures);
+    }
+
+    /// <summary>An idle session to this destination, or a new one.</summary>
+    private async ValueTask<(Session? Session, DeliveryFailure? Failure)> RentAsync(Destination destination, CancellationToken cancellationToken)
+    {
+        while (TryTakeIdle(destination) is { } idle)
+        {
+            if (!idle.NeedsReset)
+            {
+                return (idle, null);
+            }
+
+            try
+            {
+                var rset = await idle.Connection.CommandAsync("RSET", _options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+                if (rset.IsPositive)
+                {
+                    idle.NeedsReset = false;
+                    return (idle, null);
+                }
+            }
+            catch (Exception e) when (IsSessionError(e))
+            {
+                RelayLog.SessionClosed(_logger, idle.Target.ToString(), e.Message);
+            }
+
+            await idle.Connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return await ConnectAsync(destination.Name, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Session? TryTakeIdle(Destination destination)
+    {
+        var now = _time.GetUtcNow();
+        lock (destination.Idle)
+        {
+            while (destination.Idle.TryPop(out var session))
+            {
+                if (now - session.Connection.LastUsed < _options.Keepalive && session.Connection.Reusable)
+                {
+                    return session;
+                }
+
+                _ = session.Connection.QuitAsync().AsTask();
+            }
+        }
+
+        return null;
+    }
+
+    private async ValueTask ReturnAsync(Destination destination, Session session)
+    {
+        if (session.NeedsReset && session.Connection.Reusable)
+        {
+            try
+            {
+                var rset = await session.Connection.CommandAsync("RSET", _options.CommandTimeout, CancellationToken.None).ConfigureAwait(false);
+                session.NeedsReset = !rset.IsPositive;
+                session.Connection.Reusable = rset.IsPositive;
+            }
+            catch (Exception e) when (IsSessionError(e))
+            {
+                session.Connection.Reusable = false;
+            }
+        }
+
+        if (session.Connection.Reusable && session.Connection.Transactions < _options.MaxMessagesPerSession)
+        {
+            session.Connection.LastUsed = _time.GetUtcNow();
+            lock (destination.Idle)
+            {
+                if (!_disposed)
+                {
+                    destination.Idle.Push(session);
+                    return;
+                }
+            }
+        }
+
+        RelayLog.SessionClosed(_logger, session.Target.ToString(), session.Connection.Reusable ? "session limit" : "not reusable");
+        await session.Connection.QuitAsync().ConfigureAwait(false);
+    }
+
+    private void SweepIdle()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var destination in _destinations.Values)
+        {
+            List<Session> expired;
+            lock (destination.Idle)
+            {
+                var all = destination.Idle.ToArray();
+                expired = [.. all.Where(s => now - s.Connection.LastUsed >= _options.Keepalive)];
+                if (expired.Count == 0)
+                {
+                    continue;
+                }
+
+                destination.Idle.Clear();
+                foreach (var keep in all.Where(s => now - s.Connection.LastUsed < _options.Keepalive).Reverse())
+                {
+                    destination.Idle.Push(keep);
+                }
+            }
+
+            foreach (var session in expired)
+            {
+                RelayLog.SessionClosed(_logger, session.Target.ToString(), "keepalive expired");
+                _ = session.Connection.QuitAsync().AsTask();
+            }
+        }
+    }
+
+    private static bool IsSessionError(Exception e) =>
+        e is IOException or SocketException or TimeoutException or SmtpClientProtocolException or ObjectDisposedException or System.Security.Authentication.AuthenticationException;
+
+    public async ValueTask DisposeAsync()
+    {
+        var sessions = new List<Session>();
+        foreach (var destination in _destinations.Values)
+        {
+            lock (destination.Idle)
+            {
+                _disposed = true;
+                sessions.AddRange(destination.Idle);
+                destination.Idle.Clear();
+            }
+        }
+
+        _disposed = true;
+        await _sweeper.DisposeAsync().ConfigureAwait(false);
+        foreach (var session in sessions)
+        {
+            await session.Connection.QuitAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Per-destination state: the concurrency slots, idle sessions and the route penalty.</summary>
+    private sealed class Destination(string name, int maxConnections)
+    {
+        public string Name { get; } = name;
+
+        public SemaphoreSlim Slots { get; } = new(maxConnections, maxConnections);
+
+        public Stack<Session> Idle { get; } = new();
+
+        public int Failures { get; set; }
+
+        public DateTimeOffset PausedUntil { get; set; }
+
+        public string LastError { get; set; } = string.Empty;
+    }
+
+    /// <summary>A connected, greeted (and possibly TLS and AUTH) session, and where it goes.</summary>
+    private sealed class Session(SmtpClientConnection connection, RouteTarget target, bool lmtp)
+    {
+        public SmtpClientConnection Connection { get; } = connection;
+
+        public RouteTarget Target { get; } = target;
+
+        public bool Lmtp { get; } = lmtp;
+
+        /// <summary>A transaction ended without its final reply: RSET before the next.</summary>
+        public bool NeedsReset { get; set; }
+    }
+
+    private static bool NeedsEightBit(EnvelopeRecord envelope) => envelope.Body != BodyType.SevenBit;
+}

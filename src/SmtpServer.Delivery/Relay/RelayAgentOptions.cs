@@ -1,0 +1,121 @@
+using System.Net;
+
+namespace SmtpServer.Delivery.Relay;
+
+/// <summary>relay.tls: what the session does about TLS.</summary>
+internal enum RelayTlsMode
+{
+    /// <summary>STARTTLS when offered, certificate not checked; a failed handshake retries in plaintext (OpenSMTPD's default).</summary>
+    Opportunistic,
+
+    /// <summary>STARTTLS is required, certificate not checked (smtp+tls:// with tls: required).</summary>
+    Required,
+
+    /// <summary>STARTTLS is required and the certificate must be valid for the host name.</summary>
+    Verify,
+
+    /// <summary>Never TLS (smtp+notls://).</summary>
+    None,
+
+    /// <summary>TLS from the first byte (smtps://), certificate checked unless <see cref="RelayAgentOptions.ImplicitTlsNoVerify"/>.</summary>
+    Implicit,
+}
+
+/// <summary>relay.family: which address families to connect to, and in what order.</summary>
+internal enum AddressFamilyPreference
+{
+    Any,
+    IPv4,
+    IPv6,
+    PreferIPv4,
+}
+
+/// <summary>A smarthost from <c>relay.host</c>: OpenSMTPD's <c>proto://[label@]host[:port]</c>.</summary>
+/// <param name="Host">Host name or IP literal.</param>
+/// <param name="Port">The URL's port, or the scheme's default (25, or 465 for smtps).</param>
+/// <param name="Lmtp">lmtp:// (LHLO instead of EHLO, one reply per recipient after DATA).</param>
+/// <param name="Label">The label before '@', the key of the credentials in the auth table.</param>
+internal sealed record Smarthost(string Host, int Port, bool Lmtp, string? Label)
+{
+    public override string ToString() => $"{Host}:{Port}";
+
+    /// <summary>Parses a relay URL; the TLS mode its scheme implies comes back in <paramref name="tls"/>.</summary>
+    public static Smarthost Parse(Uri url, out RelayTlsMode tls)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        var scheme = url.Scheme.ToLowerInvariant();
+        tls = scheme switch
+        {
+            "smtp" => RelayTlsMode.Opportunistic,
+            "smtp+tls" => RelayTlsMode.Verify,
+            "smtp+notls" => RelayTlsMode.None,
+            "smtps" => RelayTlsMode.Implicit,
+            "lmtp" => RelayTlsMode.None,
+            _ => throw new ArgumentException($"relay URL scheme '{url.Scheme}' is not smtp, smtp+tls, smtp+notls, smtps or lmtp", nameof(url)),
+        };
+        var port = url.IsDefaultPort || url.Port < 0 ? (scheme == "smtps" ? 465 : 25) : url.Port;
+        var label = string.IsNullOrEmpty(url.UserInfo) ? null : Uri.UnescapeDataString(url.UserInfo);
+        return new Smarthost(url.IdnHost.Trim('[', ']'), port, scheme == "lmtp", label);
+    }
+}
+
+/// <summary>Options of one relay action, built by the host from <c>actions.X.relay</c> and <c>dns</c>.</summary>
+internal sealed record RelayAgentOptions
+{
+    /// <summary>relay.host, or null for delivery by MX.</summary>
+    public Smarthost? Host { get; init; }
+
+    /// <summary>user and password for AUTH (from relay.auth's table), or null.</summary>
+    public NetworkCredential? Credentials { get; init; }
+
+    public RelayTlsMode Tls { get; init; } = RelayTlsMode.Opportunistic;
+
+    /// <summary>smtps:// with tls: no-verify.</summary>
+    public bool ImplicitTlsNoVerify { get; init; }
+
+    /// <summary>relay.helo: the EHLO name (default: server.hostname).</summary>
+    public required string HeloName { get; init; }
+
+    /// <summary>relay.source: the local address to connect from.</summary>
+    public IPAddress? Source { get; init; }
+
+    public AddressFamilyPreference Family { get; init; } = AddressFamilyPreference.Any;
+
+    /// <summary>dns.servers; empty means the system's resolvers.</summary>
+    public IReadOnlyList<IPEndPoint> DnsServers { get; init; } = [];
+
+    /// <summary>
+    /// relay.port: the port MX hosts are contacted on. 25 except in tests, which cannot bind
+    /// port 25 unprivileged and point it at a local sink. Ignored for smarthosts (the URL has one).
+    /// </summary>
+    public int MxPort { get; init; } = 25;
+
+    /// <summary>Where this server listens (loop detection: an MX resolving to one of these is us).</summary>
+    public IReadOnlyList<IPEndPoint> LocalEndPoints { get; init; } = [];
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Each reply (OpenSMTPD: 300 s).</summary>
+    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>From the first byte of content to the reply after the final dot.</summary>
+    public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>DNS query timeout (each try).</summary>
+    public TimeSpan DnsTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Transactions per session (OpenSMTPD session-mail-max).</summary>
+    public int MaxMessagesPerSession { get; init; } = 100;
+
+    /// <summary>How long an idle session waits for the next message (OpenSMTPD session-keepalive).</summary>
+    public TimeSpan Keepalive { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Concurrent sessions per destination (OpenSMTPD max-conn-per-host).</summary>
+    public int MaxConnectionsPerDestination { get; init; } = 10;
+
+    /// <summary>First pause of a failing route; the n-th is n² times this (OpenSMTPD DELAY_ROUTE_BASE).</summary>
+    public TimeSpan RoutePenaltyBase { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>The longest pause of a failing route (OpenSMTPD DELAY_ROUTE_MAX).</summary>
+    public TimeSpan RoutePenaltyMax { get; init; } = TimeSpan.FromHours(1);
+}

@@ -1,0 +1,263 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using DnsClient;
+using DnsClient.Protocol;
+
+namespace SmtpServer.Delivery.Relay;
+
+/// <summary>One address to try, with the host name it came from (for logs, TLS names and Remote-MTA).</summary>
+internal sealed record RouteTarget(string HostName, IPAddress Address, int Port)
+{
+    public IPEndPoint EndPoint => new(Address, Port);
+
+    /// <summary>OpenSMTPD's <c>relay=host [ip]</c>.</summary>
+    public override string ToString() => $"{HostName} [{Address}]";
+}
+
+/// <summary>The ordered addresses for a destination, or why there are none.</summary>
+internal sealed record RouteResolution(IReadOnlyList<RouteTarget> Targets, DeliveryFailure? Failure);
+
+/// <summary>An MX record as the routing logic sees it.</summary>
+internal sealed record MxHost(string Name, int Preference);
+
+/// <summary>
+/// Turns a destination into addresses to try: MX by preference (random among equals), implicit
+/// MX, null MX (RFC 7505), loops back to us, NXDOMAIN versus temporary DNS failures
+/// (REFERENCE.md §1.4, OpenSMTPD's mta_on_mx), the address family preference. DNS servers are
+/// configurable so tests can use a local dnsmasq.
+/// </summary>
+internal sealed class RouteResolver
+{
+    private readonly LookupClient _dns;
+    private readonly RelayAgentOptions _options;
+    private readonly Random _random;
+
+    public RouteResolver(RelayAgentOptions options, Random? random = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _random = random ?? Random.Shared;
+        var lookup = options.DnsServers.Count > 0 ? new LookupClientOptions([.. options.DnsServers]) : new LookupClientOptions();
+        lookup.UseCache = false;
+        lookup.Timeout = options.DnsTimeout;
+        lookup.Retries = 1;
+        lookup.ThrowDnsErrors = false;
+        lookup.ContinueOnDnsError = false;
+        lookup.UseTcpFallback = true;
+        _dns = new LookupClient(lookup);
+    }
+
+    /// <summary>Addresses of the smarthost (a literal, or its A/AAAA records); failures are temporary.</summary>
+    public async Task<RouteResolution> ResolveHostAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        var (addresses, failure) = await AddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        if (addresses.Count == 0)
+        {
+            return new RouteResolution([], new DeliveryFailure(true, "4.4.4", $"Host not found: {host} ({failure ?? "no address"})"));
+        }
+
+        return new RouteResolution([.. addresses.Select(a => new RouteTarget(host, a, port))], null);
+    }
+
+    /// <summary>The MX route of a recipient domain.</summary>
+    public async Task<RouteResolution> ResolveDomainAsync(string domain, CancellationToken cancellationToken)
+    {
+        if (domain.StartsWith('[') && domain.EndsWith(']'))
+        {
+            // An address literal (RFC 5321 §4.1.3): no MX lookup.
+            var literal = domain[1..^1];
+            if (literal.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase))
+            {
+                literal = literal[5..];
+            }
+
+            return IPAddress.TryParse(literal, out var address)
+                ? CheckLoops([new RouteTarget(domain, address, _options.MxPort)])
+                : new RouteResolution([], new DeliveryFailure(false, "5.1.2", "Invalid domain name"));
+        }
+
+        IDnsQueryResponse response;
+        try
+        {
+            response = await _dns.QueryAsync(domain, QueryType.MX, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DnsResponseException e)
+        {
+            return new RouteResolution([], new DeliveryFailure(true, "4.4.3", $"Temporary failure in MX lookup ({Describe(e)})"));
+        }
+
+        if (response.Header.ResponseCode == DnsHeaderResponseCode.NotExistentDomain)
+        {
+            return new RouteResolution([], new DeliveryFailure(false, "5.1.2", "Domain does not exist"));
+        }
+
+        if (response.HasError)
+        {
+            return new RouteResolution([], new DeliveryFailure(true, "4.4.3", $"Temporary failure in MX lookup ({response.Header.ResponseCode})"));
+        }
+
+        var records = response.Answers.MxRecords().Select(r => new MxHost(r.Exchange.Value, r.Preference)).ToList();
+        var (hosts, failure) = Order(domain, records, _random);
+        if (failure is not null)
+        {
+            return new RouteResolution([], failure);
+        }
+
+        var targets = new List<(RouteTarget Target, int Preference)>();
+        var errors = new List<string>();
+        foreach (var host in hosts)
+        {
+            var (addresses, error) = await AddressesAsync(host.Name, cancellationToken).ConfigureAwait(false);
+            if (error is not null)
+            {
+                errors.Add($"{host.Name}: {error}");
+            }
+
+            targets.AddRange(addresses.Select(a => (new RouteTarget(host.Name, a, _options.MxPort), host.Preference)));
+        }
+
+        if (targets.Count == 0)
+        {
+            return new RouteResolution([], new DeliveryFailure(true, "4.4.4", $"No valid route to remote MX ({string.Join("; ", errors.DefaultIfEmpty("no address"))})"));
+        }
+
+        // RFC 5321 §5.1: if we are one of the MX hosts, only hosts with a better preference may
+        // be used; none left is a loop.
+        var ours = targets.Where(t => IsUs(t.Target.EndPoint)).Select(t => t.Preference).DefaultIfEmpty(int.MaxValue).Min();
+        var usable = targets.Where(t => t.Preference < ours).Select(t => t.Target).ToList();
+        return usable.Count == 0
+            ? new RouteResolution([], new DeliveryFailure(false, "5.4.6", "Loop detected: the MX of " + domain + " points back at this server"))
+            : new RouteResolution(usable, null);
+    }
+
+    /// <summary>
+    /// MX records in trying order: by preference, shuffled among equals; the domain itself when
+    /// there are none (implicit MX); a null MX or an MX named localhost is permanent.
+    /// </summary>
+    public static (IReadOnlyList<MxHost> Hosts, DeliveryFailure? Failure) Order(string domain, IReadOnlyList<MxHost> records, Random random)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        ArgumentNullException.ThrowIfNull(random);
+        if (records.Count == 0)
+        {
+            return ([new MxHost(domain, 0)], null);
+        }
+
+        var normalized = records.Select(r => r with { Name = r.Name.TrimEnd('.') }).ToList();
+        if (normalized.Any(r => r.Name.Length == 0))
+        {
+            // RFC 7505: "MX 0 ." says the domain accepts no mail.
+            return ([], new DeliveryFailure(false, "5.1.10", "Domain does not accept mail (null MX)"));
+        }
+
+        if (normalized.Any(r => r.Name.Equals("localhost", StringComparison.OrdinalIgnoreCase)))
+        {
+            return ([], new DeliveryFailure(false, "5.4.6", "Domain does not accept mail (MX is localhost)"));
+        }
+
+        var ordered = normalized
+            .GroupBy(r => r.Preference)
+            .OrderBy(g => g.Key)
+            .SelectMany(g => g.OrderBy(_ => random.Next()))
+            .ToList();
+        return (ordered, null);
+    }
+
+    /// <summary>Orders addresses by the family preference (Any: IPv6 first, as RFC 6724 would).</summary>
+    public static IReadOnlyList<IPAddress> ApplyFamily(IEnumerable<IPAddress> addresses, AddressFamilyPreference family)
+    {
+        var list = addresses.ToList();
+        var v4 = list.Where(a => a.AddressFamily == AddressFamily.InterNetwork);
+        var v6 = list.Where(a => a.AddressFamily == AddressFamily.InterNetworkV6);
+        return family switch
+        {
+            AddressFamilyPreference.IPv4 => [.. v4],
+            AddressFamilyPreference.IPv6 => [.. v6],
+            AddressFamilyPreference.PreferIPv4 => [.. v4, .. v6],
+            _ => [.. v6, .. v4],
+        };
+    }
+
+    private RouteResolution CheckLoops(IReadOnlyList<RouteTarget> targets) =>
+        targets.Any(t => IsUs(t.EndPoint))
+            ? new RouteResolution([], new DeliveryFailure(false, "5.4.6", "Loop detected: the destination is this server"))
+            : new RouteResolution(targets, null);
+
+    /// <summary>True when <paramref name="endPoint"/> is one this server listens on.</summary>
+    public bool IsUs(IPEndPoint endPoint)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        foreach (var local in _options.LocalEndPoints)
+        {
+            if (local.Port != endPoint.Port)
+            {
+                continue;
+            }
+
+            if (local.Address.Equals(endPoint.Address))
+            {
+                return true;
+            }
+
+            if ((local.Address.Equals(IPAddress.Any) || local.Address.Equals(IPAddress.IPv6Any))
+                && (IPAddress.IsLoopback(endPoint.Address) || LocalAddresses().Contains(endPoint.Address)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static HashSet<IPAddress> LocalAddresses()
+    {
+        try
+        {
+            return [.. NetworkInterface.GetAllNetworkInterfaces().SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(u => u.Address)];
+        }
+        catch (NetworkInformationException)
+        {
+            return [];
+        }
+    }
+
+    private async Task<(IReadOnlyList<IPAddress> Addresses, string? Error)> AddressesAsync(string host, CancellationToken cancellationToken)
+    {
+        if (IPAddress.TryParse(host, out var literal))
+        {
+            return (ApplyFamily([literal], _options.Family), null);
+        }
+
+        var found = new List<IPAddress>();
+        string? error = null;
+        var types = _options.Family switch
+        {
+            AddressFamilyPreference.IPv4 => new[] { QueryType.A },
+            AddressFamilyPreference.IPv6 => [QueryType.AAAA],
+            _ => [QueryType.A, QueryType.AAAA],
+        };
+        foreach (var type in types)
+        {
+            try
+            {
+                var response = await _dns.QueryAsync(host, type, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+                if (response.HasError)
+                {
+                    error = response.Header.ResponseCode.ToString();
+                    continue;
+                }
+
+                found.AddRange(response.Answers.OfType<AddressRecord>().Select(r => r.Address));
+            }
+            catch (DnsResponseException e)
+            {
+                error = Describe(e);
+            }
+        }
+
+        return (ApplyFamily(found, _options.Family), found.Count == 0 ? error : null);
+    }
+
+    private static string Describe(DnsResponseException e) => e.Code.ToString();
+}
