@@ -144,7 +144,10 @@ internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDiction
         }
 
         state.Trace.Add($"{indent}{address.Address}: {(isVirtual ? "virtual" : "alias")} '{entry.Key}' → {string.Join(", ", entry.Values)}");
-        foreach (var value in entry.Values)
+        // A map entry holds one "a, b" value; an aliases entry is already split.
+        foreach (var value in entry.Values.SelectMany(v => v.StartsWith("error:", StringComparison.OrdinalIgnoreCase)
+            ? [v]
+            : v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
         {
             if (value.StartsWith("error:", StringComparison.OrdinalIgnoreCase))
             {

@@ -122,7 +122,8 @@ internal static class TableFileParser
                 continue;
             }
 
-            if (c == ',' && !quoted)
+            // error:5xx text takes the rest of the value, commas included.
+            if (c == ',' && !quoted && !current.ToString().TrimStart().StartsWith("error:", StringComparison.OrdinalIgnoreCase))
             {
                 Add();
                 continue;
