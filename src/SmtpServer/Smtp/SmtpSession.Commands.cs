@@ -163,7 +163,9 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.3.1", "Insufficient system storage");
         }
 
-        if (_listener.Senders is { } senders && _authenticatedUser is not null)
+        // The listener as the session's configuration snapshot has it (a reload may change senders).
+        var senders = _settings.Listeners.FirstOrDefault(l => l.Name == _listener.Name)?.Senders ?? _listener.Senders;
+        if (senders is not null && _authenticatedUser is not null)
         {
             bool allowed;
             try
