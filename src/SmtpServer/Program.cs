@@ -11,10 +11,13 @@ internal static class Program
 {
     private const string Usage = """
         usage: smtpd [-c|--config FILE] [--check]
+               smtpd [-c FILE] --explain-route --from ADDR --to ADDR [--src IP] [--auth USER] [--helo NAME] [--tls]
                smtpd encrypt
           -c, --config FILE   configuration file, YAML (.yaml/.yml) or JSON (.json);
                               default: $SMTPD_CONFIG, else config/smtpd.yaml
           --check             validate the configuration and exit (0: valid, 1: errors)
+          --explain-route     print which rule matches --to and why, the action, and the
+                              recipients aliases/virtual tables expand it to (no mail is sent)
           encrypt             read a password from stdin, print its $6$ (SHA-512-crypt) hash
                               for a credentials table (user:hash)
         Environment variables SMTPD_<SECTION>__<KEY> override keys of the file.
@@ -29,6 +32,9 @@ internal static class Program
 
         string? path = null;
         var check = false;
+        var explain = false;
+        string? from = null, to = null, source = null, auth = null, helo = null;
+        var tls = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -38,6 +44,27 @@ internal static class Program
                     break;
                 case "--check" or "-n":
                     check = true;
+                    break;
+                case "--explain-route":
+                    explain = true;
+                    break;
+                case "--from" when i + 1 < args.Length:
+                    from = args[++i];
+                    break;
+                case "--to" when i + 1 < args.Length:
+                    to = args[++i];
+                    break;
+                case "--src" when i + 1 < args.Length:
+                    source = args[++i];
+                    break;
+                case "--auth" when i + 1 < args.Length:
+                    auth = args[++i];
+                    break;
+                case "--helo" when i + 1 < args.Length:
+                    helo = args[++i];
+                    break;
+                case "--tls":
+                    tls = true;
                     break;
                 case "-h" or "--help":
                     await Console.Out.WriteLineAsync(Usage).ConfigureAwait(false);
@@ -61,6 +88,17 @@ internal static class Program
             return 1;
         }
 
+        if (explain)
+        {
+            if (to is null)
+            {
+                await Console.Error.WriteLineAsync($"smtpd: --explain-route needs --to ADDR\n{Usage}").ConfigureAwait(false);
+                return 2;
+            }
+
+            return await RouteExplainer.ExplainAsync(loaded.Settings, from, to, source, auth, helo, tls, Console.Out).ConfigureAwait(false);
+        }
+
         if (check)
         {
             await Console.Out.WriteLineAsync($"{path}: configuration OK").ConfigureAwait(false);
@@ -70,7 +108,7 @@ internal static class Program
         using var logger = Logging.Create(loaded.Settings.Logging);
         try
         {
-            await using var app = SmtpHost.Build(loaded.Settings, logger);
+            await using var app = SmtpHost.Build(loaded.Settings, logger, configPath: Path.GetFullPath(path));
             await app.RunAsync().ConfigureAwait(false);
             return 0;
         }

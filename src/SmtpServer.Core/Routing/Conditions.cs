@@ -169,3 +169,88 @@ internal sealed class DomainCondition(ILookupTable table) : IRuleCondition
 
     public override string ToString() => $"domain {Table}";
 }
+
+/// <summary>
+/// <c>from: { mailFrom: [addr…] | table }</c>: the envelope sender, with <c>mailaddr</c> matching
+/// (<c>user</c>, <c>@domain</c>, <c>user@domain</c>). The null sender is written <c>&lt;&gt;</c>.
+/// </summary>
+internal sealed class MailFromCondition(ILookupTable table) : IRuleCondition
+{
+    public ILookupTable Table { get; } = table;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+        => request.Sender is null
+            ? Table.MatchKeyAsync("<>", cancellationToken)
+            : Table.MatchMailAddressAsync(request.Sender.Address, cancellationToken);
+
+    public override string ToString() => $"mailFrom {Table}";
+}
+
+/// <summary><c>for: { rcptTo: [addr…] | table }</c>: the recipient, with <c>mailaddr</c> matching.</summary>
+internal sealed class RcptToCondition(ILookupTable table) : IRuleCondition
+{
+    public ILookupTable Table { get; } = table;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+        => Table.MatchMailAddressAsync(request.Recipient.Address, cancellationToken);
+
+    public override string ToString() => $"rcptTo {Table}";
+}
+
+/// <summary><c>helo: [names] | table</c>: the HELO/EHLO name, matched as a domain (<c>*.x</c> works).</summary>
+internal sealed class HeloCondition(ILookupTable table) : IRuleCondition
+{
+    public ILookupTable Table { get; } = table;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+        => request.Helo is null ? new(false) : Table.MatchDomainAsync(request.Helo, cancellationToken);
+
+    public override string ToString() => $"helo {Table}";
+}
+
+/// <summary><c>tls: true</c> (the session is encrypted) or <c>tls: false</c>.</summary>
+internal sealed class TlsCondition(bool required) : IRuleCondition
+{
+    public bool Required { get; } = required;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken) => new(request.Tls == Required);
+
+    public override string ToString() => Required ? "tls" : "not tls";
+}
+
+/// <summary>
+/// <c>from: { rdns: true }</c> (the client has a reverse DNS name) or <c>{ rdns: [names] | table }</c>
+/// (and it matches, as a domain).
+/// </summary>
+internal sealed class RdnsCondition(ILookupTable? names) : IRuleCondition
+{
+    public ILookupTable? Names { get; } = names;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+        => request.ClientHostName is not { Length: > 0 } name
+            ? new(false)
+            : Names is null ? new(true) : Names.MatchDomainAsync(name, cancellationToken);
+
+    public override string ToString() => Names is null ? "rdns" : $"rdns {Names}";
+}
+
+/// <summary>Several conditions that must all match (a rule's <c>for</c> plus <c>helo</c>, <c>tls</c>), in order.</summary>
+internal sealed class AllCondition(IReadOnlyList<IRuleCondition> conditions) : IRuleCondition
+{
+    public IReadOnlyList<IRuleCondition> Conditions { get; } = conditions;
+
+    public async ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+    {
+        foreach (var condition in Conditions)
+        {
+            if (!await condition.MatchesAsync(request, cancellationToken).ConfigureAwait(false))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public override string ToString() => string.Join(" and ", Conditions);
+}

@@ -29,6 +29,9 @@ internal sealed record RoutingRequest
     public bool Tls { get; init; }
 
     public string? AuthenticatedUser { get; init; }
+
+    /// <summary>The client's verified reverse DNS name, when known.</summary>
+    public string? ClientHostName { get; init; }
 }
 
 /// <summary>The outcome for one recipient: an action name, or a reply that rejects it.</summary>

@@ -79,4 +79,33 @@ internal sealed class RuleRouter : IRouter
 
         return RouteDecision.Rejected(InvalidRecipient(request.Recipient));
     }
+
+    /// <summary>The decision, and for every rule tried why it did or did not match (<c>smtpd --explain-route</c>).</summary>
+    public async ValueTask<(RouteDecision Decision, IReadOnlyList<string> Trace)> ExplainAsync(RoutingRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var trace = new List<string>();
+        for (var i = 0; i < Rules.Count; i++)
+        {
+            var rule = Rules[i];
+            var number = (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (!await rule.From.MatchesAsync(request, cancellationToken).ConfigureAwait(false))
+            {
+                trace.Add($"rule {number} ({rule}): from {rule.From}: no match");
+                continue;
+            }
+
+            if (!await rule.For.MatchesAsync(request, cancellationToken).ConfigureAwait(false))
+            {
+                trace.Add($"rule {number} ({rule}): from {rule.From} matched; for {rule.For}: no match");
+                continue;
+            }
+
+            trace.Add($"rule {number} ({rule}): MATCHED (from {rule.From}, for {rule.For})");
+            return (rule.Decide(request), trace);
+        }
+
+        trace.Add("no rule matched");
+        return (RouteDecision.Rejected(InvalidRecipient(request.Recipient)), trace);
+    }
 }

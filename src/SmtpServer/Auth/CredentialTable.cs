@@ -1,28 +1,43 @@
 using Microsoft.Extensions.Logging;
+using SmtpServer.Core.Routing;
 
 namespace SmtpServer.Auth;
 
 /// <summary>
-/// A <c>format: credentials</c> file table: <c>user:hash</c> (or <c>user hash</c>, as OpenSMTPD's
-/// table(5)) per line, <c>#</c> comments. Re-read when the file's modification time changes, so
-/// users are added without a restart. A user name that is not in the table still costs one hash
-/// computation of the same kind as a real one, so timing does not reveal which users exist.
+/// AUTH over a <c>format: credentials</c> file table (<c>user:hash</c> or <c>user hash</c> per
+/// line, <c>#</c> comments): the same <see cref="FileTable"/> the rules use, so it re-reads the
+/// file when it changes and answers case-insensitively. A user name that is not in the table
+/// still costs one hash computation of the same kind as a real one, so timing does not reveal
+/// which users exist.
 /// </summary>
-internal sealed class CredentialTable(string path, ILogger logger)
+internal sealed class CredentialTable
 {
+    private readonly FileTable _table;
+    private readonly ILogger _logger;
     private readonly Lock _lock = new();
-    private DateTime _stamp;
-    private Dictionary<string, (string Name, string Hash)> _users = new(StringComparer.OrdinalIgnoreCase);
+    private TableContents? _checked;
     private string? _decoy;
+
+    public CredentialTable(string path, ILogger logger)
+        : this(new FileTable(path, path, TableFormat.Credentials), logger)
+    {
+    }
+
+    public CredentialTable(FileTable table, ILogger logger)
+    {
+        _table = table;
+        _logger = logger;
+    }
 
     /// <summary>The table's spelling of the user when the password matches; null otherwise.</summary>
     /// <exception cref="IOException">The file cannot be read (a temporary failure, 454).</exception>
     public string? Authenticate(string user, string password)
     {
-        var (users, decoy) = Current();
-        if (users.TryGetValue(user, out var entry))
+        var contents = _table.Contents;
+        var decoy = Check(contents);
+        if (contents.Lookup(user) is { } entry && PasswordHash.IsSupported(entry.Values[0]))
         {
-            return PasswordHash.Verify(password, entry.Hash) ? entry.Name : null;
+            return PasswordHash.Verify(password, entry.Values[0]) ? entry.Key : null;
         }
 
         // Same cost as a real user: verify against some real hash and throw the answer away.
@@ -30,55 +45,38 @@ internal sealed class CredentialTable(string path, ILogger logger)
         return null;
     }
 
-    private (Dictionary<string, (string Name, string Hash)> Users, string? Decoy) Current()
+    /// <summary>Logs the bad lines of a new version of the file once, and picks its decoy hash.</summary>
+    private string? Check(TableContents contents)
     {
         lock (_lock)
         {
-            if (!File.Exists(path))
+            if (ReferenceEquals(contents, _checked))
             {
-                throw new FileNotFoundException($"credentials table '{path}' does not exist", path);
+                return _decoy;
             }
 
-            var stamp = File.GetLastWriteTimeUtc(path);
-            if (stamp != _stamp)
+            _decoy = null;
+            foreach (var problem in _table.Problems)
             {
-                (_users, _decoy) = Parse(File.ReadAllLines(path), path, logger);
-                _stamp = stamp;
+                AuthLog.BadCredentialLine(_logger, _table.Path, problem.Line);
             }
 
-            return (_users, _decoy);
+            foreach (var entry in contents.Entries)
+            {
+                if (PasswordHash.IsSupported(entry.Values[0]))
+                {
+                    _decoy ??= entry.Values[0];
+                }
+                else
+                {
+                    // Never log the line itself: it may hold a password written in clear by mistake.
+                    AuthLog.BadCredentialLine(_logger, _table.Path, 0);
+                }
+            }
+
+            _checked = contents;
+            return _decoy;
         }
-    }
-
-    internal static (Dictionary<string, (string Name, string Hash)>, string?) Parse(IEnumerable<string> lines, string path, ILogger logger)
-    {
-        var users = new Dictionary<string, (string Name, string Hash)>(StringComparer.OrdinalIgnoreCase);
-        string? decoy = null;
-        var number = 0;
-        foreach (var raw in lines)
-        {
-            number++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line[0] == '#')
-            {
-                continue;
-            }
-
-            var separator = line.IndexOfAny([':', ' ', '\t']);
-            var user = separator <= 0 ? string.Empty : line[..separator].Trim();
-            var hash = separator <= 0 ? string.Empty : line[(separator + 1)..].Trim();
-            if (user.Length == 0 || !PasswordHash.IsSupported(hash))
-            {
-                // Never log the line itself: it may hold a password written in clear by mistake.
-                AuthLog.BadCredentialLine(logger, path, number);
-                continue;
-            }
-
-            users[user] = (user, hash);
-            decoy ??= hash;
-        }
-
-        return (users, decoy);
     }
 
     // Used only when the table is empty: any valid hash of the default cost.

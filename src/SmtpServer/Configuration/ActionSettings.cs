@@ -9,6 +9,12 @@ internal sealed record ActionSettings
 
     /// <summary>actions.X.aliases: name of an aliases table applied before delivery, or null.</summary>
     public string? AliasesTable { get; init; }
+
+    /// <summary>actions.X.virtual: name of a virtual-users table (user@domain → addresses), or null.</summary>
+    public string? VirtualTable { get; init; }
+
+    /// <summary>actions.X.users: name of a table of the local users that exist, or null.</summary>
+    public string? UsersTable { get; init; }
 }
 
 /// <summary>The delivery agent of an action; the type says which (maildir, mbox, lmtp, command, relay).</summary>

@@ -31,6 +31,18 @@ internal sealed record ServerSettings
     /// <summary>The compiled rules (first match wins).</summary>
     public required IRouter Router { get; init; }
 
+    /// <summary>
+    /// The rules plus the actions' aliases, virtual and users tables: what RCPT uses. Null (tests
+    /// that build settings by hand) means the router alone.
+    /// </summary>
+    public RecipientExpander? Expander { get; init; }
+
+    /// <summary>tables: compiled, by name (case-insensitive).</summary>
+    public IReadOnlyDictionary<string, ILookupTable> LookupTables { get; init; } = new Dictionary<string, ILookupTable>();
+
+    /// <summary>server.subaddressDelimiter: user+tag@domain (default '+').</summary>
+    public char SubaddressDelimiter { get; init; } = '+';
+
     /// <summary>Names of the configured actions (rules refer to them).</summary>
     public required IReadOnlySet<string> Actions { get; init; }
 
@@ -110,6 +122,9 @@ internal sealed record ListenerSettings
 
     /// <summary>listeners[].auth, or null (no AUTH offered).</summary>
     public ListenerAuthSettings? Auth { get; init; }
+
+    /// <summary>senders: a table login → the MAIL FROM addresses that user may use (553 5.7.1 otherwise).</summary>
+    public ILookupTable? Senders { get; init; }
 
     /// <summary>receivedAuth: the Received header names the authenticated user.</summary>
     public bool ReceivedAuth { get; init; }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using SmtpServer.Core.Routing;
 
 namespace SmtpServer.Configuration;
 
@@ -6,7 +7,7 @@ internal sealed partial class SettingsBuilder
 {
     private static readonly string[] AgentKinds = ["maildir", "mbox", "lmtp", "command", "relay"];
     private static readonly string[] RelaySchemes = ["smtp", "smtp+tls", "smtp+notls", "smtps", "lmtp"];
-    private static readonly string[] FileTableFormats = ["aliases", "credentials", "map", "list"];
+    private static readonly string[] FileTableFormats = ["aliases", "credentials", "map", "list", "netaddr"];
 
     /// <summary>Every action name in the file, valid or not: a rule naming a broken action is not a second error.</summary>
     private readonly HashSet<string> _declaredActions = new(StringComparer.OrdinalIgnoreCase);
@@ -43,13 +44,21 @@ internal sealed partial class SettingsBuilder
                         Error(Combine(node, "values"), "is required for a list table");
                     }
 
-                    result[node.Key] = new ListTableSettings { Name = node.Key, Values = [.. (values ?? []).Select(v => v.Value)] };
+                    var listSettings = new ListTableSettings { Name = node.Key, Values = [.. (values ?? []).Select(v => v.Value)] };
+                    result[node.Key] = listSettings;
+                    _lookupTables[node.Key] = new StaticListTable(node.Key, listSettings.Values, _delimiter);
                     break;
                 case "file":
                     CheckKeys(node, "type", "path", "format");
                     var path = RequiredScalar(node, "path");
                     var format = ReadChoice(node, "format", "map", [.. FileTableFormats.Select(f => (f, f))]);
-                    result[node.Key] = new FileTableSettings { Name = node.Key, Path = path is null ? string.Empty : ResolvePath(path), Format = format };
+                    var fileSettings = new FileTableSettings { Name = node.Key, Path = path is null ? string.Empty : ResolvePath(path), Format = format };
+                    result[node.Key] = fileSettings;
+                    if (path is not null)
+                    {
+                        _lookupTables[node.Key] = LoadFileTable(node, fileSettings);
+                    }
+
                     break;
                 default:
                     CheckKeys(node, "type", "values", "path", "format");
@@ -58,6 +67,57 @@ internal sealed partial class SettingsBuilder
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Compiles a file table and, when the file exists, reads it once now so a bad line is a
+    /// config error with its line number. A missing file is not an error (it may be created
+    /// later): until it exists, lookups fail temporarily (451 at RCPT, 454 at AUTH).
+    /// </summary>
+    private FileTable LoadFileTable(ConfigNode node, FileTableSettings settings)
+    {
+        var format = settings.Format switch
+        {
+            "aliases" => TableFormat.Aliases,
+            "credentials" => TableFormat.Credentials,
+            "list" => TableFormat.List,
+            "netaddr" => TableFormat.Netaddr,
+            _ => TableFormat.Map,
+        };
+        var table = new FileTable(settings.Name, settings.Path, format, _delimiter);
+        var pathNode = node["path"]!;
+        if (!File.Exists(settings.Path))
+        {
+            return table;
+        }
+
+        try
+        {
+            foreach (var problem in table.Problems)
+            {
+                Error(pathNode, problem.Line > 0
+                    ? $"'{settings.Path}' line {problem.Line.ToString(CultureInfo.InvariantCulture)}: {problem.Message}"
+                    : $"'{settings.Path}': {problem.Message}");
+            }
+
+            if (format == TableFormat.Credentials)
+            {
+                foreach (var entry in table.Contents.Entries)
+                {
+                    if (!Auth.PasswordHash.IsSupported(entry.Values[0]))
+                    {
+                        // Never echo the value: it may be a password written in clear by mistake.
+                        Error(pathNode, $"'{settings.Path}': the hash of user '{entry.Key}' is not bcrypt or SHA-512 crypt (make one with: smtpd encrypt)");
+                    }
+                }
+            }
+        }
+        catch (TableUnavailableException e)
+        {
+            Error(pathNode, e.Message);
+        }
+
+        return table;
     }
 
     private Dictionary<string, ActionSettings> ReadActions(ConfigNode? actions, IReadOnlyDictionary<string, TableSettings> tables)
@@ -84,7 +144,7 @@ internal sealed partial class SettingsBuilder
                 continue;
             }
 
-            CheckKeys(node, [.. AgentKinds, "aliases"]);
+            CheckKeys(node, [.. AgentKinds, "aliases", "virtual", "users"]);
             var kinds = AgentKinds.Where(k => node[k] is not null).ToList();
             if (kinds.Count == 0)
             {
@@ -99,9 +159,19 @@ internal sealed partial class SettingsBuilder
             }
 
             var aliases = Scalar(node, "aliases");
-            if (aliases is not null && !tables.ContainsKey(aliases))
+            var @virtual = Scalar(node, "virtual");
+            var users = Scalar(node, "users");
+            foreach (var (key, table) in new[] { ("aliases", aliases), ("virtual", @virtual), ("users", users) })
             {
-                Error(node["aliases"]!, UnknownTable(aliases, tables));
+                if (table is not null && !tables.ContainsKey(table))
+                {
+                    Error(node[key]!, UnknownTable(table, tables));
+                }
+            }
+
+            if (aliases is not null && @virtual is not null)
+            {
+                Error(node["virtual"]!, "aliases and virtual cannot both be used on one action (OpenSMTPD's rule)");
             }
 
             var agentNode = node[kinds[0]]!;
@@ -121,7 +191,7 @@ internal sealed partial class SettingsBuilder
             };
             if (agent is not null)
             {
-                result[node.Key] = new ActionSettings { Name = node.Key, Agent = agent, AliasesTable = aliases };
+                result[node.Key] = new ActionSettings { Name = node.Key, Agent = agent, AliasesTable = aliases, VirtualTable = @virtual, UsersTable = users };
             }
         }
 

@@ -34,7 +34,7 @@ internal sealed partial class SettingsBuilder
                 continue;
             }
 
-            CheckKeys(node, "name", "address", "hostname", "submission", "receivedAuth", "tls", "auth");
+            CheckKeys(node, "name", "address", "hostname", "submission", "receivedAuth", "tls", "auth", "senders");
             var name = RequiredScalar(node, "name");
             if (name is not null && !names.TryAdd(name, node))
             {
@@ -60,8 +60,15 @@ internal sealed partial class SettingsBuilder
                 Error(node["hostname"]!, $"'{hostname}' is not a host name");
             }
 
+            var senders = Scalar(node, "senders");
+            if (senders is not null && !_lookupTables.ContainsKey(senders))
+            {
+                Error(node["senders"]!, UnknownTable(senders, tables));
+            }
+
             var listener = new ListenerSettings
             {
+                Senders = senders is null ? null : _lookupTables.GetValueOrDefault(senders),
                 Name = name ?? string.Empty,
                 EndPoint = endPoint ?? new IPEndPoint(IPAddress.Loopback, 0),
                 Hostname = hostname?.TrimEnd('.'),

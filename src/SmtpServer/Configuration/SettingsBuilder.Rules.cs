@@ -8,7 +8,8 @@ namespace SmtpServer.Configuration;
 
 internal sealed partial class SettingsBuilder
 {
-    private readonly Dictionary<string, StaticListTable> _compiledTables = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Every table of tables:, compiled once and shared by rules, actions and listeners.</summary>
+    private readonly Dictionary<string, ILookupTable> _lookupTables = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<(string Table, LookupUse Use)> _checkedTables = [];
 
     private enum LookupUse
@@ -16,6 +17,7 @@ internal sealed partial class SettingsBuilder
         Network,
         Domain,
         Key,
+        MailAddress,
     }
 
     private RuleRouter ReadRules(
@@ -48,11 +50,12 @@ internal sealed partial class SettingsBuilder
                 continue;
             }
 
-            CheckKeys(node, "from", "for", "action", "reply");
+            CheckKeys(node, "from", "for", "action", "reply", "helo", "tls");
 
             // OpenSMTPD: "from local" and "for local" when omitted.
             var from = ReadCondition(node["from"], isFrom: true, tables, localDestination) ?? LocalSourceCondition.Instance;
             var @for = ReadCondition(node["for"], isFrom: false, tables, localDestination) ?? localDestination;
+            @for = ReadTransactionConditions(node, @for, tables);
             var action = RequiredScalar(node, "action");
             var replyText = Scalar(node, "reply");
             if (action is null)
@@ -99,8 +102,8 @@ internal sealed partial class SettingsBuilder
         }
 
         var shapes = isFrom
-            ? "any, local, { src: [cidr...] | table }, { auth: true | [users] | table }, { not: ... }"
-            : "any, local, { domain: [names...] | table }, { not: ... }";
+            ? "any, local, { src: [cidr...] | table }, { auth: true | [users] | table }, { mailFrom: [addresses...] | table }, { rdns: true | [names...] | table }, { not: ... }"
+            : "any, local, { domain: [names...] | table }, { rcptTo: [addresses...] | table }, { not: ... }";
         if (!node.HasChildren)
         {
             switch (node.Value?.Trim().ToLowerInvariant())
@@ -139,17 +142,53 @@ internal sealed partial class SettingsBuilder
                 }
 
                 return new AuthCondition(ReadTableOrList(condition, tables, LookupUse.Key));
+            case "mailfrom" when isFrom:
+                condition.Key = "mailFrom";
+                return new MailFromCondition(ReadTableOrList(condition, tables, LookupUse.MailAddress));
+            case "rdns" when isFrom:
+                condition.Key = "rdns";
+                if (!condition.HasChildren && bool.TryParse(condition.Value, out var rdns))
+                {
+                    return rdns ? new RdnsCondition(null) : new NotCondition(new RdnsCondition(null));
+                }
+
+                return new RdnsCondition(ReadTableOrList(condition, tables, LookupUse.Domain));
             case "domain" when !isFrom:
                 condition.Key = "domain";
                 return new DomainCondition(ReadTableOrList(condition, tables, LookupUse.Domain));
+            case "rcptto" when !isFrom:
+                condition.Key = "rcptTo";
+                return new RcptToCondition(ReadTableOrList(condition, tables, LookupUse.MailAddress));
             default:
                 Error(condition, $"unknown condition (use {shapes})");
                 return AnyCondition.Instance;
         }
     }
 
-    /// <summary>An inline list (<c>[a, b]</c>) or the name of a list table (<c>domains</c>).</summary>
-    private StaticListTable ReadTableOrList(ConfigNode node, IReadOnlyDictionary<string, TableSettings> tables, LookupUse use)
+    /// <summary>
+    /// <c>helo: [names] | table</c> and <c>tls: true|false</c> on a rule (checked after <c>for</c>,
+    /// OpenSMTPD's order); each may be wrapped in <c>{ not: ... }</c>.
+    /// </summary>
+    private IRuleCondition ReadTransactionConditions(ConfigNode rule, IRuleCondition @for, IReadOnlyDictionary<string, TableSettings> tables)
+    {
+        var conditions = new List<IRuleCondition> { @for };
+        if (rule["helo"] is { } helo)
+        {
+            var negated = helo is { HasChildren: true, IsList: false } && helo.Children.Count == 1 && helo.Children[0].Key.Equals("not", StringComparison.OrdinalIgnoreCase);
+            IRuleCondition condition = new HeloCondition(ReadTableOrList(negated ? helo.Children[0] : helo, tables, LookupUse.Domain));
+            conditions.Add(negated ? new NotCondition(condition) : condition);
+        }
+
+        if (rule["tls"] is not null)
+        {
+            conditions.Add(new TlsCondition(ReadBool(rule, "tls", true)));
+        }
+
+        return conditions.Count == 1 ? @for : new AllCondition(conditions);
+    }
+
+    /// <summary>An inline list (<c>[a, b]</c>, <c>~ regex</c> entries allowed) or the name of a table.</summary>
+    private ILookupTable ReadTableOrList(ConfigNode node, IReadOnlyDictionary<string, TableSettings> tables, LookupUse use)
     {
         if (node.HasChildren)
         {
@@ -159,7 +198,7 @@ internal sealed partial class SettingsBuilder
                 CheckEntry(item.Path, value, use);
             }
 
-            return new StaticListTable(node.Path, values.Select(v => v.Value));
+            return new StaticListTable(node.Path, values.Select(v => v.Value), _delimiter);
         }
 
         var name = node.Value?.Trim() ?? string.Empty;
@@ -169,30 +208,37 @@ internal sealed partial class SettingsBuilder
             return new StaticListTable(node.Path, []);
         }
 
-        if (!tables.TryGetValue(name, out var table))
+        if (name.StartsWith('~'))
+        {
+            CheckEntry(node.Path, name, use);
+            return new StaticListTable(node.Path, [name], _delimiter);
+        }
+
+        if (!tables.TryGetValue(name, out var table) || !_lookupTables.TryGetValue(name, out var compiled))
         {
             Error(node, UnknownTable(name, tables) + $"; for a single entry write [{name}]");
             return new StaticListTable(name, []);
         }
 
-        if (table is not ListTableSettings list)
-        {
-            Error(node, $"table '{name}' is a file table; rules can use list tables only for now");
-            return new StaticListTable(name, []);
-        }
-
         if (_checkedTables.Add((table.Name, use)))
         {
-            for (var i = 0; i < list.Values.Count; i++)
+            switch (table)
             {
-                CheckEntry($"tables.{table.Name}.values[{i.ToString(CultureInfo.InvariantCulture)}]", list.Values[i], use);
-            }
-        }
+                case ListTableSettings list:
+                    for (var i = 0; i < list.Values.Count; i++)
+                    {
+                        CheckEntry($"tables.{table.Name}.values[{i.ToString(CultureInfo.InvariantCulture)}]", list.Values[i], use);
+                    }
 
-        if (!_compiledTables.TryGetValue(table.Name, out var compiled))
-        {
-            compiled = new StaticListTable(table.Name, list.Values);
-            _compiledTables.Add(table.Name, compiled);
+                    break;
+                case FileTableSettings file when compiled is FileTable fileTable && File.Exists(file.Path):
+                    foreach (var entry in fileTable.Contents.Entries)
+                    {
+                        CheckEntry($"tables.{table.Name}.path", entry.Key, use);
+                    }
+
+                    break;
+            }
         }
 
         return compiled;
@@ -200,6 +246,16 @@ internal sealed partial class SettingsBuilder
 
     private void CheckEntry(string path, string value, LookupUse use)
     {
+        if (value.StartsWith('~'))
+        {
+            if (!TableContents.TryParsePattern(value, out _, out var patternError))
+            {
+                Error(path, patternError ?? $"'{value}' is not a regular expression");
+            }
+
+            return;
+        }
+
         switch (use)
         {
             case LookupUse.Network when !NetworkAddress.TryParseNetwork(value, out _, out var error):

@@ -7,7 +7,7 @@ internal sealed partial class SettingsBuilder
 {
     private string ReadHostname(ConfigNode? server)
     {
-        CheckKeys(server, "hostname", "limits", "smtp", "shutdownTimeout");
+        CheckKeys(server, "hostname", "limits", "smtp", "shutdownTimeout", "subaddressDelimiter");
         var hostname = Scalar(server, "hostname");
         if (hostname is null)
         {
@@ -20,6 +20,24 @@ internal sealed partial class SettingsBuilder
         }
 
         return hostname.TrimEnd('.');
+    }
+
+    /// <summary>server.subaddressDelimiter: one character (default '+'), not a letter, digit, '@' or white space.</summary>
+    private char ReadDelimiter(ConfigNode? server)
+    {
+        var text = Scalar(server, "subaddressDelimiter");
+        if (text is null)
+        {
+            return '+';
+        }
+
+        if (text.Length != 1 || char.IsLetterOrDigit(text[0]) || text[0] is '@' or '"' || char.IsWhiteSpace(text[0]) || text[0] > '~')
+        {
+            Error(server!["subaddressDelimiter"]!, $"'{text}' is not one punctuation character (e.g. + or -)");
+            return '+';
+        }
+
+        return text[0];
     }
 
     private (SessionLimits Limits, int MaxSessions, int MaxPerClient, TimeSpan Shutdown) ReadLimits(ConfigNode? server)

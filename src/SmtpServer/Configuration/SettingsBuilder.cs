@@ -1,4 +1,5 @@
 using System.Globalization;
+using SmtpServer.Core.Routing;
 
 namespace SmtpServer.Configuration;
 
@@ -10,6 +11,8 @@ namespace SmtpServer.Configuration;
 /// </summary>
 internal sealed partial class SettingsBuilder(List<ConfigError> errors)
 {
+    private char _delimiter = '+';
+
     private static readonly string[] TopLevelKeys = ["server", "queue", "admin", "logging", "listeners", "tables", "actions", "rules", "dns"];
 
     public ServerSettings? Build(ConfigNode root)
@@ -22,6 +25,7 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
         var queue = ReadQueue(Section(root, "queue"));
         var admin = ReadAdmin(Section(root, "admin"));
         var logging = ReadLogging(Section(root, "logging"));
+        _delimiter = ReadDelimiter(server);
         var tables = ReadTables(Section(root, "tables"));
         var listeners = ReadListeners(root, tables);
         var actions = ReadActions(Section(root, "actions"), tables);
@@ -34,6 +38,15 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
             .Select(l => l.EndPoint.Address)
             .Where(a => !a.Equals(System.Net.IPAddress.Any) && !a.Equals(System.Net.IPAddress.IPv6Any));
         var router = ReadRules(root, actions, tables, localNames, localAddresses);
+        var expander = new RecipientExpander(router, actions.Values.ToDictionary(
+            a => a.Name,
+            a => new ActionExpansion
+            {
+                Aliases = a.AliasesTable is null ? null : _lookupTables.GetValueOrDefault(a.AliasesTable),
+                Virtual = a.VirtualTable is null ? null : _lookupTables.GetValueOrDefault(a.VirtualTable),
+                Users = a.UsersTable is null ? null : _lookupTables.GetValueOrDefault(a.UsersTable),
+            },
+            StringComparer.OrdinalIgnoreCase), _delimiter);
 
         if (errors.Count > 0)
         {
@@ -55,6 +68,9 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
             ActionDefinitions = actions,
             Actions = new HashSet<string>(actions.Keys, StringComparer.OrdinalIgnoreCase),
             Router = router,
+            Expander = expander,
+            LookupTables = _lookupTables,
+            SubaddressDelimiter = _delimiter,
             LocalNames = localNames,
             DnsServers = dnsServers,
         };

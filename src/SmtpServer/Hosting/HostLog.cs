@@ -13,4 +13,16 @@ internal static partial class HostLog
 
     [LoggerMessage(1002, LogLevel.Information, "smtpd stopped", EventName = "Stopped")]
     public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(1010, LogLevel.Information, "smtpd reloading {Path}", EventName = "Reloading")]
+    public static partial void Reloading(ILogger logger, string path);
+
+    [LoggerMessage(1011, LogLevel.Error, "smtpd reload refused, the running configuration stays: {Key}: {Problem}", EventName = "ReloadRefused")]
+    public static partial void ReloadRefused(ILogger logger, string key, string problem);
+
+    [LoggerMessage(1012, LogLevel.Information, "smtpd reloaded {Path}: new sessions use it, sessions in progress keep theirs", EventName = "Reloaded")]
+    public static partial void Reloaded(ILogger logger, string path);
+
+    [LoggerMessage(1013, LogLevel.Warning, "smtpd reload: listener changes ({Listener}) need a restart; the running listeners stay", EventName = "ReloadListenersChanged")]
+    public static partial void ReloadListenersChanged(ILogger logger, string listener);
 }

@@ -23,7 +23,8 @@ namespace SmtpServer.Hosting;
 /// </summary>
 internal static class SmtpHost
 {
-    public static WebApplication Build(ServerSettings settings, Serilog.ILogger logger, TimeProvider? time = null)
+    /// <param name="configPath">The file to reload on SIGHUP; null: no live reload.</param>
+    public static WebApplication Build(ServerSettings settings, Serilog.ILogger logger, TimeProvider? time = null, string? configPath = null)
     {
         time ??= TimeProvider.System;
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -46,6 +47,13 @@ internal static class SmtpHost
             var loggerFactory = services.GetRequiredService<ILoggerFactory>();
             var queue = services.GetRequiredService<IQueueStore>();
             var smtp = new SmtpServices(settings, queue, time, loggerFactory, services.GetRequiredService<IScheduler>());
+            if (configPath is not null)
+            {
+                var reloader = new ConfigReloader(configPath, smtp, loggerFactory.CreateLogger("SmtpServer.Hosting"));
+                reloader.ListenForSignal();
+                services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(reloader.Dispose);
+            }
+
             var limiter = new SessionLimiter(settings.MaxSessions, settings.MaxSessionsPerClient);
             var limitLogger = loggerFactory.CreateLogger("SmtpServer.Hosting.SessionLimit");
             foreach (var listener in settings.Listeners)

@@ -24,9 +24,11 @@ internal sealed class ListenerSecurity
         AuthThrottle? throttle = null;
         if (listener.Auth is { Mode: not AuthMode.None, CredentialsTable: { } table } auth)
         {
-            // The config check guarantees a file table of format credentials.
-            var path = services.Settings.Tables.TryGetValue(table, out var t) && t is FileTableSettings file ? file.Path : table;
-            credentials = new CredentialTable(path, services.LoggerFactory.CreateLogger("SmtpServer.Auth"));
+            // The config check guarantees a file table of format credentials; share the compiled one.
+            var authLogger = services.LoggerFactory.CreateLogger("SmtpServer.Auth");
+            credentials = services.Settings.LookupTables.GetValueOrDefault(table) is Core.Routing.FileTable compiled
+                ? new CredentialTable(compiled, authLogger)
+                : new CredentialTable(services.Settings.Tables.TryGetValue(table, out var t) && t is FileTableSettings file ? file.Path : table, authLogger);
             throttle = new AuthThrottle(auth.MaxFailures, auth.FailureWindow, auth.Lockout, services.Time);
         }
 

@@ -8,7 +8,20 @@ namespace SmtpServer.Smtp;
 /// <summary>What every session of the process shares.</summary>
 internal sealed class SmtpServices(ServerSettings settings, IQueueStore queue, TimeProvider time, ILoggerFactory loggerFactory, IScheduler? scheduler = null)
 {
-    public ServerSettings Settings { get; } = settings;
+    private volatile ServerSettings _settings = settings;
+
+    /// <summary>
+    /// The current configuration. A session reads it once, when it starts, and keeps that
+    /// snapshot to the end; a reload (SIGHUP) only affects sessions that start after it.
+    /// </summary>
+    public ServerSettings Settings => _settings;
+
+    /// <summary>Makes <paramref name="settings"/> the configuration of new sessions.</summary>
+    public void UpdateSettings(ServerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        _settings = settings;
+    }
 
     public IQueueStore Queue { get; } = queue;
 

@@ -29,7 +29,7 @@ internal sealed partial class SmtpSession
         {
             SmtpVerb.Helo => await HeloAsync(arguments, extended: false).ConfigureAwait(false),
             SmtpVerb.Ehlo => await HeloAsync(arguments, extended: true).ConfigureAwait(false),
-            SmtpVerb.Mail => Mail(arguments.Span),
+            SmtpVerb.Mail => await MailAsync(arguments).ConfigureAwait(false),
             SmtpVerb.Rcpt => await RcptAsync(arguments).ConfigureAwait(false),
             SmtpVerb.Data => await DataAsync(arguments.Span.Length).ConfigureAwait(false),
             SmtpVerb.Bdat => await BdatAsync(arguments).ConfigureAwait(false),
@@ -107,7 +107,7 @@ internal sealed partial class SmtpSession
         return new SmtpReply(250, null, lines);
     }
 
-    private SmtpReply Mail(ReadOnlySpan<byte> arguments)
+    private async ValueTask<SmtpReply> MailAsync(ReadOnlyMemory<byte> arguments)
     {
         if (_helo is null)
         {
@@ -130,7 +130,7 @@ internal sealed partial class SmtpSession
             return new SmtpReply(530, "5.7.0", "Authentication required");
         }
 
-        if (!SmtpCommandParser.TryParseMail(arguments, out var sender, out var parameters, out var error))
+        if (!SmtpCommandParser.TryParseMail(arguments.Span, out var sender, out var parameters, out var error))
         {
             return error;
         }
@@ -163,8 +163,48 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.3.1", "Insufficient system storage");
         }
 
+        // The listener as the session's configuration snapshot has it (a reload may change senders).
+        var senders = _settings.Listeners.FirstOrDefault(l => l.Name == _listener.Name)?.Senders ?? _listener.Senders;
+        if (senders is not null && _authenticatedUser is not null)
+        {
+            bool allowed;
+            try
+            {
+                allowed = await SenderAllowedAsync(senders, _authenticatedUser, sender).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                SessionLog.RoutingFailure(_logger, Id, sender?.Address ?? "<>", ex);
+                return new SmtpReply(451, "4.3.0", "Temporary failure");
+            }
+
+            if (!allowed)
+            {
+                return new SmtpReply(553, "5.7.1", $"Sender address rejected: not owned by user {_authenticatedUser}");
+            }
+        }
+
         _transaction = new SmtpTransaction(sender, parameters);
         return SenderOk;
+    }
+
+    /// <summary>
+    /// listeners[].senders (OpenSMTPD <c>senders &lt;table&gt;</c>): the login's entry lists the
+    /// addresses it may use in MAIL FROM, as <c>user@domain</c>, <c>@domain</c> or <c>user</c>.
+    /// </summary>
+    private async ValueTask<bool> SenderAllowedAsync(ILookupTable senders, string login, Mailbox? sender)
+    {
+        var entry = await senders.LookupAsync(login, _connection.ConnectionClosed).ConfigureAwait(false);
+        if (entry is null)
+        {
+            return false;
+        }
+
+        var allowed = entry.Values
+            .SelectMany(v => v.Split([',', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            .Select(v => (v, (IReadOnlyList<string>)[]));
+        var table = new TableContents(allowed, _settings.SubaddressDelimiter);
+        return sender is null ? table.MatchKey("<>") : table.MatchMailAddress(sender.Address);
     }
 
     private async ValueTask<SmtpReply> RcptAsync(ReadOnlyMemory<byte> arguments)
@@ -192,19 +232,42 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.5.3", "Too many recipients");
         }
 
-        RouteDecision decision;
+        var request = new RoutingRequest
+        {
+            ClientAddress = ClientAddress,
+            Listener = _listener.Name,
+            Helo = _helo,
+            Sender = _transaction.Sender,
+            Recipient = recipient,
+            Tls = _tls is not null,
+            AuthenticatedUser = _authenticatedUser,
+        };
+        IReadOnlyList<ExpandedRecipient> routed;
         try
         {
-            decision = await _settings.Router.RouteAsync(new RoutingRequest
+            if (_settings.Expander is { } expander)
             {
-                ClientAddress = ClientAddress,
-                Listener = _listener.Name,
-                Helo = _helo,
-                Sender = _transaction.Sender,
-                Recipient = recipient,
-                Tls = _tls is not null,
-                AuthenticatedUser = _authenticatedUser,
-            }, _connection.ConnectionClosed).ConfigureAwait(false);
+                // Rules, then the action's aliases/virtual table: one RCPT may become several recipients.
+                var expansion = await expander.ExpandAsync(request, _connection.ConnectionClosed).ConfigureAwait(false);
+                if (!expansion.Accepted)
+                {
+                    _transaction.RejectedRecipients++;
+                    return expansion.Reject!;
+                }
+
+                routed = expansion.Recipients;
+            }
+            else
+            {
+                var decision = await _settings.Router.RouteAsync(request, _connection.ConnectionClosed).ConfigureAwait(false);
+                if (!decision.Accepted)
+                {
+                    _transaction.RejectedRecipients++;
+                    return decision.Reject!;
+                }
+
+                routed = [new ExpandedRecipient(recipient, decision.Action!)];
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -214,13 +277,15 @@ internal sealed partial class SmtpSession
             return new SmtpReply(451, "4.3.0", "Temporary failure");
         }
 
-        if (!decision.Accepted)
+        foreach (var (address, action) in routed)
         {
-            _transaction.RejectedRecipients++;
-            return decision.Reject!;
+            // An expanded recipient keeps the one the client gave, for the DSN Original-Recipient.
+            var recipientParameters = address == recipient || parameters.OriginalRecipient is not null
+                ? parameters
+                : parameters with { OriginalRecipientType = "rfc822", OriginalRecipient = recipient.Address };
+            _transaction.Recipients.Add(new RecipientEnvelope(address, recipientParameters, action));
         }
 
-        _transaction.Recipients.Add(new RecipientEnvelope(recipient, parameters, decision.Action!));
         return RecipientOk;
     }
 

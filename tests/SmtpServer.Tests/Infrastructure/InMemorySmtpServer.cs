@@ -38,7 +38,8 @@ internal sealed class InMemorySmtpServer : IAsyncDisposable
 
         Listener = Settings.Listeners[0];
         QueueStore = wrapQueue is null ? Queue : wrapQueue(Queue);
-        _handler = new SmtpConnectionHandler(Listener, new SmtpServices(Settings, QueueStore, Time, loggerFactory ?? NullLoggerFactory.Instance));
+        Services = new SmtpServices(Settings, QueueStore, Time, loggerFactory ?? NullLoggerFactory.Instance);
+        _handler = new SmtpConnectionHandler(Listener, Services);
     }
 
     public TempDirectory Spool { get; } = new("smtpd-inmem");
@@ -49,6 +50,9 @@ internal sealed class InMemorySmtpServer : IAsyncDisposable
     public IQueueStore QueueStore { get; }
 
     public ServerSettings Settings { get; }
+
+    /// <summary>What the sessions share; a test may swap the settings (live reload).</summary>
+    public SmtpServices Services { get; }
 
     public ListenerSettings Listener { get; }
 

@@ -1,0 +1,127 @@
+using SmtpServer.Core.Routing;
+using SmtpServer.Protocol;
+
+namespace SmtpServer.Core.Tests.Routing;
+
+/// <summary>The conditions the routing issue added, each negatable, and alias/virtual expansion.</summary>
+public sealed class ConditionAndExpansionTests
+{
+    private static RoutingRequest Request(string recipient = "user@example.org", string? sender = "alice@example.net", string? helo = "mail.example.net", bool tls = false, string? rdns = null)
+    {
+        var request = RuleRouterTests.Request(recipient: recipient);
+        var at = sender?.LastIndexOf('@') ?? -1;
+        return request with
+        {
+            Sender = sender is null ? null : new Mailbox(sender[..at], sender[(at + 1)..]),
+            Helo = helo,
+            Tls = tls,
+            ClientHostName = rdns,
+        };
+    }
+
+    private static async Task<bool> BothWays(IRuleCondition condition, RoutingRequest request)
+    {
+        var matched = await condition.MatchesAsync(request, default);
+        Assert.Equal(!matched, await new NotCondition(condition).MatchesAsync(request, default));
+        return matched;
+    }
+
+    private static StaticListTable List(params string[] values) => new("inline", values);
+
+    public static TheoryData<string, string, bool> Conditions => new()
+    {
+        { "mailFrom", "alice@example.net", true },
+        { "mailFrom", "ALICE+news@Example.NET", true },
+        { "mailFrom", "bob@example.net", false },
+        { "mailFrom", "<>", true },
+        { "rcptTo", "user@example.org", true },
+        { "rcptTo", "other@example.org", false },
+        { "helo", "mail.example.net", true },
+        { "helo", "evil.example", false },
+        { "tls", "true", true },
+        { "tls", "false", false },
+        { "rdns", "host.example.net", true },
+        { "rdns", "", false },
+        { "regex", "abuse@example.org", true },
+        { "regex", "user@example.org", false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Conditions))]
+    public async Task Each_condition_matches_and_negates(string kind, string value, bool expected)
+    {
+        var (condition, request) = kind switch
+        {
+            "mailFrom" => ((IRuleCondition)new MailFromCondition(List("alice@example.net", "<>")), Request(sender: value == "<>" ? null : value)),
+            "rcptTo" => (new RcptToCondition(List("user@example.org")), Request(recipient: value)),
+            "helo" => (new HeloCondition(List("*.example.net")), Request(helo: value)),
+            "tls" => (new TlsCondition(true), Request(tls: bool.Parse(value))),
+            "rdns" => (new RdnsCondition(List("*.example.net")), Request(rdns: value.Length == 0 ? null : value)),
+            _ => (new RcptToCondition(List("~ ^(?i)(abuse|postmaster)@")), Request(recipient: value)),
+        };
+        Assert.Equal(expected, await BothWays(condition, request));
+    }
+
+    private static readonly RuleRouter Rules = new(
+    [
+        Rule.Deliver(AnyCondition.Instance, new DomainCondition(List("example.org", "example.com")), "local"),
+        Rule.Deliver(LocalSourceCondition.Instance, AnyCondition.Instance, "relay"),
+    ]);
+
+    private static RecipientExpander Expander(params (string Key, string[] Values)[] entries)
+    {
+        var table = StaticListTable.Map("virtual", entries.Select(e => (e.Key, (IReadOnlyList<string>)e.Values)));
+        return new RecipientExpander(Rules, new Dictionary<string, ActionExpansion> { ["local"] = new() { Virtual = table } });
+    }
+
+    [Fact]
+    public async Task Virtual_keys_are_tried_user_at_domain_then_user_then_at_domain_then_catch_all()
+    {
+        var expander = Expander(
+            ("a@example.org", ["first"]), ("a", ["second"]), ("b", ["second"]), ("@example.org", ["third"]), ("@", ["fourth"]));
+        async Task<string> One(string rcpt) => Assert.Single((await expander.ExpandAsync(Request(recipient: rcpt), default)).Recipients).Recipient.LocalPart;
+        Assert.Equal("first", await One("a@example.org"));
+        Assert.Equal("first", await One("a+tag@example.org"));
+        Assert.Equal("second", await One("b@example.org"));
+        Assert.Equal("third", await One("c@example.org"));
+        Assert.Equal("fourth", await One("c@example.com"));
+    }
+
+    [Fact]
+    public async Task Expansion_is_recursive_deduplicated_relays_remote_addresses_and_is_depth_limited()
+    {
+        var expander = Expander(
+            ("list@example.org", ["a@example.org", "b@example.org", "a@example.org", "x@remote.example"]),
+            ("a@example.org", ["alice"]),
+            ("b@example.org", ["alice", "bob"]));
+        var result = await expander.ExpandAsync(Request(recipient: "list@example.org"), default);
+        Assert.Equal(
+            ["alice@example.org local", "bob@example.org local", "x@remote.example relay"],
+            result.Recipients.Select(r => $"{r.Recipient.Address} {r.Action}"));
+
+        var chain = Enumerable.Range(0, 12).Select(i => ($"l{i}@example.org", new[] { $"l{i + 1}@example.org" })).ToArray();
+        var deep = await Expander(chain).ExpandAsync(Request(recipient: "l0@example.org"), default);
+        Assert.Equal(RecipientExpander.ExpansionProblem, deep.Reject);
+
+        var unknown = await Expander(("a@example.org", ["alice"])).ExpandAsync(Request(recipient: "zed@example.org"), default);
+        Assert.Equal(550, unknown.Reject!.Code);
+        Assert.Equal("5.1.1", unknown.Reject.Status);
+    }
+
+    [Fact]
+    public async Task Aliases_follow_local_users_and_error_values_reply_their_code()
+    {
+        var aliases = StaticListTable.Map("aliases",
+        [
+            ("postmaster", ["root"]), ("root", ["alice", "root"]), ("gone", ["error:421 4.7.0 Try later"]), ("pipe", ["|/bin/sh", "alice"]),
+        ]);
+        var users = new StaticListTable("users", ["alice", "root", "bob"]);
+        var expander = new RecipientExpander(Rules, new Dictionary<string, ActionExpansion> { ["local"] = new() { Aliases = aliases, Users = users } });
+        var post = await expander.ExpandAsync(Request(recipient: "postmaster@example.org"), default);
+        Assert.Equal(["alice@example.org", "root@example.org"], post.Recipients.Select(r => r.Recipient.Address));
+        Assert.Equal("bob@example.org", Assert.Single((await expander.ExpandAsync(Request(recipient: "bob@example.org"), default)).Recipients).Recipient.Address);
+        Assert.Equal("421 4.7.0 Try later", (await expander.ExpandAsync(Request(recipient: "gone@example.org"), default)).Reject!.ToString());
+        Assert.Equal(["alice@example.org"], (await expander.ExpandAsync(Request(recipient: "pipe@example.org"), default)).Recipients.Select(r => r.Recipient.Address));
+        Assert.Equal(550, (await expander.ExpandAsync(Request(recipient: "eve@example.org"), default)).Reject!.Code);
+    }
+}
