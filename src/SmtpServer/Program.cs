@@ -67,10 +67,11 @@ internal static class Program
             return 0;
         }
 
-        using var logger = Logging.Create(loaded.Settings.Logging);
+        var levelSwitch = new Serilog.Core.LoggingLevelSwitch(Logging.LevelOf(loaded.Settings.Logging));
+        using var logger = Logging.Create(loaded.Settings.Logging, levelSwitch);
         try
         {
-            await using var app = SmtpHost.Build(loaded.Settings, logger);
+            await using var app = SmtpHost.Build(loaded.Settings, logger, levelSwitch: levelSwitch);
             await app.RunAsync().ConfigureAwait(false);
             return 0;
         }
