@@ -105,10 +105,11 @@ internal static class Program
             return 0;
         }
 
-        using var logger = Logging.Create(loaded.Settings.Logging);
+        var levelSwitch = new Serilog.Core.LoggingLevelSwitch(Logging.LevelOf(loaded.Settings.Logging));
+        using var logger = Logging.Create(loaded.Settings.Logging, levelSwitch);
         try
         {
-            await using var app = SmtpHost.Build(loaded.Settings, logger, configPath: Path.GetFullPath(path));
+            await using var app = SmtpHost.Build(loaded.Settings, logger, levelSwitch: levelSwitch, configPath: Path.GetFullPath(path));
             await app.RunAsync().ConfigureAwait(false);
             return 0;
         }

@@ -118,7 +118,7 @@ internal sealed partial class FileQueueStore
         return new StoredMessage(id, messagePath, new FileInfo(messagePath).Length, envelopes);
     }
 
-    private static EnvelopeRecord? TryReadEnvelope(string path, string fileName, QueueId id, out string reason)
+    internal static EnvelopeRecord? TryReadEnvelope(string path, string fileName, QueueId id, out string reason)
     {
         if (!fileName.EndsWith(EnvelopeExtension, StringComparison.Ordinal) || !File.Exists(path))
         {

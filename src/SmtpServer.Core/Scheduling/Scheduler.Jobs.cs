@@ -131,6 +131,7 @@ internal sealed partial class Scheduler
             },
             FormatDelay(now - record.ReceivedAt), OneLine(stat));
 
+        _metrics?.Delivered(action, result.Status, now - started);
         var attempted = record with
         {
             Attempts = record.Attempts + 1,

@@ -42,6 +42,7 @@ internal sealed partial class Scheduler
 
             var entry = new Entry(message, record);
             _entries.Add(record.Id, entry);
+            Track(record.Id.Message);
             Schedule(entry);
             added++;
         }
@@ -67,7 +68,7 @@ internal sealed partial class Scheduler
 
         foreach (var id in outcome.Done)
         {
-            _entries.Remove(id);
+            Forget(id);
         }
 
         foreach (var record in outcome.Reschedule)
@@ -87,6 +88,7 @@ internal sealed partial class Scheduler
         Dispatch();
         ArmTimer(now);
         AnswerIdleWaiters();
+        PublishStats();
     }
 
     private void StartDue(DateTimeOffset now)
@@ -203,7 +205,7 @@ internal sealed partial class Scheduler
                     break;
                 }
 
-                if (queue.InFlight >= queue.Limit || !queue.Ready.TryDequeue(out var delivery))
+                if (queue.InFlight >= queue.Limit || IsSidePaused(queue) || !queue.Ready.TryDequeue(out var delivery))
                 {
                     continue;
                 }
@@ -264,6 +266,7 @@ internal sealed partial class Scheduler
 
     private bool IsCurrent((Entry Entry, int Generation) item) =>
         !item.Entry.Busy
+        && !item.Entry.Paused
         && item.Generation == item.Entry.Generation
         && _entries.TryGetValue(item.Entry.Record.Id, out var current)
         && ReferenceEquals(current, item.Entry);
@@ -382,6 +385,9 @@ internal sealed partial class Scheduler
 
         /// <summary>In a job (or held for its pass's DSN): not in the timeline.</summary>
         public bool Busy { get; set; }
+
+        /// <summary>Paused by the operator: kept, never started, until resumed.</summary>
+        public bool Paused { get; set; }
 
         public int Generation { get; set; }
     }

@@ -25,6 +25,7 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
     private readonly IBounceSender _bounces;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly SchedulerMetrics? _metrics;
     private readonly Channel<SchedulerEvent> _events =
         Channel.CreateUnbounded<SchedulerEvent>(new UnboundedChannelOptions { SingleReader = true });
 
@@ -35,7 +36,7 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
     private Task? _loop;
     private int _state; // 0 created, 1 running, 2 stopped
 
-    public Scheduler(SchedulerOptions options, IEnvelopeStore store, IDeliveryAgentFactory agentFactory, IBounceSender bounces, TimeProvider time, ILogger<Scheduler> logger)
+    public Scheduler(SchedulerOptions options, IEnvelopeStore store, IDeliveryAgentFactory agentFactory, IBounceSender bounces, TimeProvider time, ILogger<Scheduler> logger, SchedulerMetrics? metrics = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(store);
@@ -50,6 +51,7 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
         _bounces = bounces;
         _time = time;
         _logger = logger;
+        _metrics = metrics;
         _warningSteps = [.. options.DelayWarnings.Distinct().Order()];
         _actionConcurrency = new Dictionary<string, int>(options.ActionConcurrency, StringComparer.OrdinalIgnoreCase);
     }
@@ -78,6 +80,7 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
         }
 
         SchedulerLog.Started(_logger, messages.Count, envelopes);
+        PublishStats();
         _timer = _time.CreateTimer(static state => ((Scheduler)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _events.Writer.TryWrite(Tick.Instance);
         _loop = Task.Run(RunAsync, CancellationToken.None);
@@ -121,6 +124,7 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
             }
         }
 
+        Volatile.Write(ref _stats, Stats with { Running = false, InFlight = 0 });
         SchedulerLog.Stopped(_logger);
     }
 
@@ -210,6 +214,9 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
                 break;
             case IdleProbe probe:
                 _idleWaiters.Add(probe.Completion);
+                break;
+            case OnLoop request:
+                request.Run();
                 break;
         }
     }

@@ -53,4 +53,7 @@ internal static partial class SchedulerLog
 
     [LoggerMessage(2115, LogLevel.Information, "delay warning evpid={EnvelopeId} rcpt=<{Recipient}> step={Step}", EventName = "DelayWarning")]
     public static partial void DelayWarning(ILogger logger, EnvelopeId envelopeId, string recipient, TimeSpan step);
+
+    [LoggerMessage(2116, LogLevel.Information, "evpid={EnvelopeId} removed by the operator (no bounce)", EventName = "EnvelopeRemoved")]
+    public static partial void Removed(ILogger logger, EnvelopeId envelopeId);
 }

@@ -1,6 +1,8 @@
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using SmtpServer.Admin;
+using SmtpServer.Metrics;
 using SmtpServer.Protocol;
 using SmtpServer.Smtp;
 
@@ -11,15 +13,27 @@ namespace SmtpServer.Hosting;
 /// limit gets 421 at connect and the connection is closed, instead of OpenSMTPD's silent pause
 /// of accept() (REFERENCE.md §1.1).
 /// </summary>
-internal sealed class SessionLimitMiddleware(ConnectionDelegate next, SessionLimiter limiter, string hostname, ILogger logger)
+internal sealed class SessionLimitMiddleware(ConnectionDelegate next, SessionLimiter limiter, string hostname, ILogger logger, ServerControl? control = null, SmtpMetrics? metrics = null)
 {
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
         var client = Normalize((connection.RemoteEndPoint as IPEndPoint)?.Address);
+        if (control is { SmtpPaused: true })
+        {
+            // smtpctl pause smtp, or drain: RFC 5321 §3.1, 421 at connect; the client retries later.
+            SessionLog.Refused(logger, client, control.Draining ? "draining" : "paused");
+            metrics?.SessionRefused(control.Draining ? "draining" : "paused");
+            SmtpReplyWriter.Write(connection.Transport.Output, new SmtpReply(421, "4.3.2", $"{hostname} Service not accepting mail now, try again later"));
+            await connection.Transport.Output.FlushAsync().ConfigureAwait(false);
+            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+            return;
+        }
+
         var result = limiter.TryAcquire(client);
         if (result != LimitResult.Acquired)
         {
             SessionLog.Refused(logger, client, result == LimitResult.TooManySessions ? "max-sessions" : "max-sessions-per-client");
+            metrics?.SessionRefused(result == LimitResult.TooManySessions ? "max-sessions" : "max-sessions-per-client");
             var reply = result == LimitResult.TooManySessions
                 ? new SmtpReply(421, "4.3.2", $"{hostname} Too many sessions, try again later")
                 : new SmtpReply(421, "4.7.0", $"{hostname} Too many sessions from your address, try again later");

@@ -8,6 +8,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Serilog;
+using Serilog.Core;
+using SmtpServer.Admin;
+using SmtpServer.Metrics;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Bounces;
 using SmtpServer.Core.Delivery;
@@ -24,9 +27,13 @@ namespace SmtpServer.Hosting;
 internal static class SmtpHost
 {
     /// <param name="configPath">The file to reload on SIGHUP; null: no live reload.</param>
-    public static WebApplication Build(ServerSettings settings, Serilog.ILogger logger, TimeProvider? time = null, string? configPath = null)
+    public static WebApplication Build(
+        ServerSettings settings, Serilog.ILogger logger, TimeProvider? time = null, LoggingLevelSwitch? levelSwitch = null, string? configPath = null)
     {
         time ??= TimeProvider.System;
+        var metrics = new SmtpMetrics();
+        var control = new ServerControl(levelSwitch ?? new LoggingLevelSwitch(Logging.LevelOf(settings.Logging)));
+        var limiter = new SessionLimiter(settings.MaxSessions, settings.MaxSessionsPerClient);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             Args = [],
@@ -37,6 +44,12 @@ internal static class SmtpHost
         builder.Services.AddSerilog(logger, dispose: false);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(control);
+        builder.Services.AddSingleton(limiter);
+        builder.Services.AddSingleton(new PrometheusExporter(metrics.Meter));
+        builder.Services.AddSingleton<AdminApi>();
+        builder.Services.AddRouting();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = settings.ShutdownTimeout);
 
         // Kestrel's own HTTP limits do not apply to raw connections; ours are in SessionLimiter.
@@ -46,7 +59,7 @@ internal static class SmtpHost
             var services = kestrel.ApplicationServices;
             var loggerFactory = services.GetRequiredService<ILoggerFactory>();
             var queue = services.GetRequiredService<IQueueStore>();
-            var smtp = new SmtpServices(settings, queue, time, loggerFactory, services.GetRequiredService<IScheduler>());
+            var smtp = new SmtpServices(settings, queue, time, loggerFactory, services.GetRequiredService<IScheduler>(), metrics);
             if (configPath is not null)
             {
                 var reloader = new ConfigReloader(configPath, smtp, loggerFactory.CreateLogger("SmtpServer.Hosting"));
@@ -54,7 +67,6 @@ internal static class SmtpHost
                 services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(reloader.Dispose);
             }
 
-            var limiter = new SessionLimiter(settings.MaxSessions, settings.MaxSessionsPerClient);
             var limitLogger = loggerFactory.CreateLogger("SmtpServer.Hosting.SessionLimit");
             foreach (var listener in settings.Listeners)
             {
@@ -62,17 +74,19 @@ internal static class SmtpHost
                 var hostname = listener.Hostname ?? settings.Hostname;
                 kestrel.Listen(listener.EndPoint, options =>
                 {
-                    options.Use(next => new SessionLimitMiddleware(next, limiter, hostname, limitLogger).OnConnectionAsync);
+                    options.Use(next => new SessionLimitMiddleware(next, limiter, hostname, limitLogger, control, metrics).OnConnectionAsync);
                     if (listener.Tls is { Mode: TlsMode.Implicit })
                     {
                         // After the session limit, so a flood of handshakes is bounded too.
                         var tlsLogger = loggerFactory.CreateLogger("SmtpServer.Tls");
-                        options.Use(next => new TlsConnectionMiddleware(next, handler.Security.Tls!, settings.Limits.IdleTimeout, time, tlsLogger).OnConnectionAsync);
+                        options.Use(next => new TlsConnectionMiddleware(next, handler.Security.Tls!, settings.Limits.IdleTimeout, time, tlsLogger, metrics).OnConnectionAsync);
                     }
 
                     options.Run(handler.OnConnectedAsync);
                 });
             }
+
+            AdminEndpoints.Listen(kestrel, settings.Admin);
         });
 
         builder.Services.AddSingleton(sp => QueueStoreFactory.Create(settings.Queue, time, sp.GetRequiredService<ILoggerFactory>()));
@@ -80,6 +94,8 @@ internal static class SmtpHost
         builder.Services.AddSingleton<IEnvelopeStore>(sp => sp.GetRequiredService<FileQueueStore>());
         AddScheduler(builder.Services, settings, time);
         var app = builder.Build();
+        metrics.ObserveQueue(() => app.Services.GetRequiredService<Scheduler>().Stats, time);
+        app.Services.GetRequiredService<AdminApi>().Map(app);
         var hostLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting");
         app.Lifetime.ApplicationStarted.Register(() =>
         {
@@ -90,9 +106,17 @@ internal static class SmtpHost
                 var endPoint = i < bound.Count ? bound[i] : listener.EndPoint;
                 HostLog.Listening(hostLogger, endPoint.ToString(), listener.Name, listener.Hostname ?? settings.Hostname);
             }
+
+            AdminEndpoints.Started(settings.Admin, hostLogger);
         });
         app.Lifetime.ApplicationStopping.Register(() => HostLog.Stopping(hostLogger, settings.ShutdownTimeout));
-        app.Lifetime.ApplicationStopped.Register(() => HostLog.Stopped(hostLogger));
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            HostLog.Stopped(hostLogger);
+            AdminEndpoints.Stopped(settings.Admin);
+            app.Services.GetRequiredService<PrometheusExporter>().Dispose();
+            metrics.Dispose();
+        });
         return app;
     }
 
@@ -112,9 +136,19 @@ internal static class SmtpHost
             sp.GetRequiredService<IDeliveryAgentFactory>(),
             sp.GetRequiredService<IBounceSender>(),
             time,
-            sp.GetRequiredService<ILogger<Scheduler>>()));
+            sp.GetRequiredService<ILogger<Scheduler>>(),
+            sp.GetRequiredService<SmtpMetrics>().Scheduler));
         services.AddSingleton<IScheduler>(sp => sp.GetRequiredService<Scheduler>());
+        services.AddSingleton<ISchedulerControl>(sp => sp.GetRequiredService<Scheduler>());
         services.AddHostedService<SchedulerHostedService>();
+    }
+
+    /// <summary>The admin HTTP endpoint as bound (admin.http with port 0 gets a real port), or null.</summary>
+    public static IPEndPoint? AdminHttpEndPoint(WebApplication app, ServerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var bound = BoundEndPoints(app);
+        return settings.Admin.HttpEndPoint is null || bound.Count <= settings.Listeners.Count ? null : bound[settings.Listeners.Count];
     }
 
     /// <summary>The endpoints Kestrel actually bound (port 0 becomes a real port).</summary>

@@ -14,7 +14,7 @@ namespace SmtpServer.Hosting;
 /// chain, and <see cref="TlsConnectionInfo"/> tells the session it is under TLS. A failed or
 /// slow handshake (bounded by the idle timeout) is logged and closes that connection only.
 /// </summary>
-internal sealed class TlsConnectionMiddleware(ConnectionDelegate next, TlsServer tls, TimeSpan handshakeTimeout, TimeProvider time, ILogger logger)
+internal sealed class TlsConnectionMiddleware(ConnectionDelegate next, TlsServer tls, TimeSpan handshakeTimeout, TimeProvider time, ILogger logger, Metrics.SmtpMetrics? metrics = null)
 {
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
@@ -31,6 +31,7 @@ internal sealed class TlsConnectionMiddleware(ConnectionDelegate next, TlsServer
             catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or ConnectionResetException or ConnectionAbortedException)
             {
                 var address = (connection.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? "local";
+                metrics?.Tls("failed");
                 TlsLog.HandshakeFailed(logger, connection.ConnectionId, address, timeout.IsCancellationRequested ? "timeout" : ex.Message);
                 return;
             }

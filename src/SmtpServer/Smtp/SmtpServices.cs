@@ -2,12 +2,16 @@ using Microsoft.Extensions.Logging;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Queue;
 using SmtpServer.Core.Scheduling;
+using SmtpServer.Metrics;
 
 namespace SmtpServer.Smtp;
 
 /// <summary>What every session of the process shares.</summary>
-internal sealed class SmtpServices(ServerSettings settings, IQueueStore queue, TimeProvider time, ILoggerFactory loggerFactory, IScheduler? scheduler = null)
+internal sealed class SmtpServices(ServerSettings settings, IQueueStore queue, TimeProvider time, ILoggerFactory loggerFactory, IScheduler? scheduler = null, SmtpMetrics? metrics = null)
 {
+    /// <summary>Counters of sessions, commands and replies (none are exported without a host).</summary>
+    public SmtpMetrics Metrics { get; } = metrics ?? SmtpMetrics.Unexported;
+
     private volatile ServerSettings _settings = settings;
 
     /// <summary>

@@ -189,10 +189,12 @@ internal sealed partial class SmtpSession
             _authenticatedUser = authenticated;
             _security.Throttle!.Succeed(ClientAddress);
             AuthLog.Result(_logger, Id, shown, "ok");
+            _services.Metrics.Auth("ok");
             return new SmtpReply(235, "2.7.0", "Authentication successful");
         }
 
         AuthLog.Result(_logger, Id, shown, "permfail");
+        _services.Metrics.Auth("permfail");
         var (delay, lockedOut, failures) = _security.Throttle!.Fail(ClientAddress);
         if (lockedOut)
         {

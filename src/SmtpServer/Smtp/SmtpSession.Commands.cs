@@ -13,6 +13,7 @@ internal sealed partial class SmtpSession
         var verb = SmtpCommandParser.ParseVerb(line.Span, out var args);
         var argumentsStart = line.Length - args.Length;
         var arguments = line[argumentsStart..];
+        _services.Metrics.Command(verb);
         if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
         {
             SessionLog.Command(_logger, Id, Describe(line.Span));

@@ -197,6 +197,7 @@ internal sealed partial class SmtpSession
         if (error != MessageContentError.None)
         {
             SessionLog.MessageRejected(_logger, Id, spool.Id.ToString(), error.ToString());
+            _services.Metrics.MessageRejected(error.ToString());
             await spool.DisposeAsync().ConfigureAwait(false);
             await ReplyErrorAsync(SmtpReplies.For(error), "DATA").ConfigureAwait(false);
             return;
@@ -227,6 +228,7 @@ internal sealed partial class SmtpSession
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             SessionLog.QueueFailure(_logger, Id, spool.Id.ToString(), ex);
+            _services.Metrics.MessageRejected("QueueFailure");
             await spool.DisposeAsync().ConfigureAwait(false);
             _state = SessionState.ReadingCommand;
             await WriteReplyAsync(new SmtpReply(451, "4.3.0", "Temporary failure, message not accepted; try again later")).ConfigureAwait(false);
@@ -237,6 +239,7 @@ internal sealed partial class SmtpSession
         await spool.DisposeAsync().ConfigureAwait(false);
         _state = SessionState.ReadingCommand;
         _messages++;
+        _services.Metrics.MessageAccepted(_listener.Name, size, envelope.Recipients.Count);
         SessionLog.MessageAccepted(_logger, Id, spool.Id.ToString(), size, envelope.Recipients.Count,
             envelope.Sender?.Address ?? string.Empty, ReceivedHeader.Protocol(_extended, _tls is not null, _authenticatedUser is not null, transaction.Parameters.SmtpUtf8), _helo!);
         await WriteReplyAsync(new SmtpReply(250, "2.0.0", $"{spool.Id} Message accepted for delivery")).ConfigureAwait(false);

@@ -73,6 +73,7 @@ internal sealed partial class SmtpSession
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or ConnectionResetException or ConnectionAbortedException)
         {
             _closeReason = timeout.IsCancellationRequested ? "tls-timeout" : "tls-handshake-failed";
+            _services.Metrics.Tls("failed");
             TlsLog.HandshakeFailed(_logger, Id, ClientAddress?.ToString() ?? "local", timeout.IsCancellationRequested ? "timeout" : ex.Message);
             _closing = true;
             return false;
@@ -96,6 +97,7 @@ internal sealed partial class SmtpSession
     {
         if (_tls is { } tls)
         {
+            _services.Metrics.Tls("ok");
             TlsLog.Established(_logger, Id, TlsConnectionInfo.ProtocolName(tls.Protocol), tls.CipherSuite, tls.ServerName ?? "-",
                 tls.ClientCertificate is null ? "none" : $"{TlsConnectionInfo.Sanitize(tls.ClientCertificate.Subject)} verified={(tls.ClientCertificateVerified ? "yes" : "no")}");
         }

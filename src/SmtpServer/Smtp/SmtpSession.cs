@@ -98,6 +98,7 @@ internal sealed partial class SmtpSession : IDisposable
     {
         var clientText = ClientAddress?.ToString() ?? "local";
         SessionLog.Connected(_logger, Id, clientText, _listener.Name);
+        _services.Metrics.SessionStarted(_listener.Name);
         LogTls();
         try
         {
@@ -121,6 +122,7 @@ internal sealed partial class SmtpSession : IDisposable
             await AbortTransactionAsync().ConfigureAwait(false);
             await CloseTlsAsync().ConfigureAwait(false);
             SessionLog.Disconnected(_logger, Id, _closeReason, last);
+            _services.Metrics.SessionEnded(_listener.Name);
         }
     }
 
@@ -323,6 +325,7 @@ internal sealed partial class SmtpSession : IDisposable
     private ValueTask WriteReplyAsync(SmtpReply reply)
     {
         SmtpReplyWriter.Write(_output, reply);
+        _services.Metrics.Reply(reply.Code);
         if (reply.ClosesSession)
         {
             _closing = true;

@@ -26,6 +26,9 @@ internal sealed class SocketSmtpServer : IAsyncDisposable
 
     public IPEndPoint EndPoint { get; private set; } = null!;
 
+    /// <summary>The host itself (services, lifetime, the admin HTTP address).</summary>
+    public WebApplication App => _app;
+
     public static async Task<SocketSmtpServer> StartAsync(Func<ServerSettings, ServerSettings>? configure = null)
     {
         var spool = new TempDirectory("smtpd-socket");

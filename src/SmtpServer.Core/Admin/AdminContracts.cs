@@ -1,0 +1,72 @@
+using SmtpServer.Core.Queue;
+
+namespace SmtpServer.Core.Admin;
+
+// The admin API's wire format (HTTP/JSON over admin.socket), shared by smtpd and smtpctl.
+// Field names are the contract scripts rely on (smtpctl --json prints these objects).
+
+/// <summary>One envelope in <c>show queue</c>: OpenSMTPD's columns, named.</summary>
+internal sealed record EnvelopeSummary(
+    string Id,
+    string MessageId,
+    string Sender,
+    string Recipient,
+    string Domain,
+    string Action,
+    string State,
+    DateTimeOffset ReceivedAt,
+    DateTimeOffset? ExpiresAt,
+    int Attempts,
+    DateTimeOffset? LastAttempt,
+    DateTimeOffset? NextAttempt,
+    string? LastError,
+    long Size)
+{
+    public static EnvelopeSummary From(EnvelopeRecord record, long size, string state, TimeSpan? expire)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return new EnvelopeSummary(
+            record.Id.ToString(),
+            record.MessageId.ToString(),
+            record.SenderMailbox?.Address ?? string.Empty,
+            record.RecipientMailbox.Address,
+            record.Recipient.Domain,
+            record.Action,
+            state,
+            record.ReceivedAt,
+            expire is { } e ? record.ReceivedAt + e : null,
+            record.Attempts,
+            record.LastAttempt,
+            record.NextAttempt,
+            record.LastError,
+            size);
+    }
+}
+
+internal sealed record QueueListing(IReadOnlyList<EnvelopeSummary> Envelopes, int Total, bool Truncated, int Unreadable, bool Offline);
+
+/// <summary><c>show envelope</c>: the summary and the stored record as it is on disk.</summary>
+internal sealed record EnvelopeDetail(EnvelopeSummary Summary, EnvelopeRecord Record);
+
+/// <summary>Body of schedule, remove, pause and resume: "all", a message id, an envelope id, or (pause/resume) smtp, mda, mta.</summary>
+internal sealed record TargetRequest(string? Target);
+
+internal sealed record ControlResponse(string Target, int Matched, int Skipped);
+
+internal sealed record LogLevelRequest(string? Level);
+
+internal sealed record LogLevelResponse(string Level);
+
+internal sealed record ErrorResponse(string Error, string Message);
+
+internal sealed record StatusResponse(string State, bool SmtpPaused, bool MdaPaused, bool MtaPaused, bool Draining, int ActiveSessions);
+
+/// <summary><c>show stats</c>: the queue and every metric series, as "name{labels}" → value.</summary>
+internal sealed record StatsResponse(
+    StatusResponse Status,
+    int QueueEnvelopes,
+    int QueueMessages,
+    double QueueOldestAgeSeconds,
+    int InFlight,
+    int PausedEnvelopes,
+    IReadOnlyDictionary<string, double> Counters);

@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace SmtpServer.Admin;
+
+/// <summary>Admin API events, ids 4000-4099 (STYLE.md §9.6).</summary>
+internal static partial class AdminLog
+{
+    [LoggerMessage(4000, LogLevel.Information, "admin listening on {Address}", EventName = "AdminListening")]
+    public static partial void Listening(ILogger logger, string address);
+
+    [LoggerMessage(4001, LogLevel.Information, "admin {Method} {Path} -> {Status}", EventName = "AdminRequest")]
+    public static partial void Request(ILogger logger, string method, string path, int status);
+
+    [LoggerMessage(4002, LogLevel.Error, "admin {Method} {Path} failed", EventName = "AdminError")]
+    public static partial void Error(ILogger logger, string method, string path, Exception exception);
+
+    [LoggerMessage(4003, LogLevel.Warning, "drain: new connections refused, queue tried once more, then stopping (grace {Grace})", EventName = "Drain")]
+    public static partial void Drain(ILogger logger, TimeSpan grace);
+
+    [LoggerMessage(4004, LogLevel.Warning, "log level set to {Level} by the operator", EventName = "LogLevelChanged")]
+    public static partial void LogLevelChanged(ILogger logger, string level);
+
+    [LoggerMessage(4005, LogLevel.Information, "{What} {Action} by the operator", EventName = "Paused")]
+    public static partial void Paused(ILogger logger, string what, string action);
+}

@@ -1,0 +1,86 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using SmtpServer.Configuration;
+using SmtpServer.Core.Admin;
+using SmtpServer.Hosting;
+using SmtpServer.Tests.Infrastructure;
+
+namespace SmtpServer.Tests.Admin;
+
+/// <summary>A real host with admin.socket and admin.http (port 0), and clients for both.</summary>
+internal sealed class AdminServer : IAsyncDisposable
+{
+    private AdminServer(SocketSmtpServer server, string socketPath)
+    {
+        Server = server;
+        SocketPath = socketPath;
+        Socket = AdminHttp.CreateClient(socketPath);
+        var http = SmtpHost.AdminHttpEndPoint(server.App, server.Settings)!;
+        Http = new HttpClient { BaseAddress = new Uri($"http://{http}/") };
+    }
+
+    public SocketSmtpServer Server { get; }
+
+    public string SocketPath { get; }
+
+    public HttpClient Socket { get; }
+
+    public HttpClient Http { get; }
+
+    public static async Task<AdminServer> StartAsync()
+    {
+        string? socketPath = null;
+        var server = await SocketSmtpServer.StartAsync(settings =>
+        {
+            socketPath = Path.Combine(Path.GetDirectoryName(settings.Queue.Path)!, "run", "smtpd.sock");
+            return settings with
+            {
+                Admin = new AdminSettings { SocketPath = socketPath, HttpEndPoint = new IPEndPoint(IPAddress.Loopback, 0) },
+                ShutdownTimeout = TimeSpan.FromSeconds(5),
+            };
+        });
+        return new AdminServer(server, socketPath!);
+    }
+
+    /// <summary>Sends one message with the given recipients; returns its queue id.</summary>
+    public async Task<string> SendAsync(string from, params string[] recipients)
+    {
+        await using var client = await Server.ConnectAsync();
+        Assert.Equal(220, (await client.ReadReplyAsync()).Code);
+        Assert.Equal(250, (await client.CommandAsync("EHLO client.test")).Code);
+        Assert.Equal(250, (await client.CommandAsync($"MAIL FROM:<{from}>")).Code);
+        foreach (var rcpt in recipients)
+        {
+            Assert.Equal(250, (await client.CommandAsync($"RCPT TO:<{rcpt}>")).Code);
+        }
+
+        Assert.Equal(354, (await client.CommandAsync("DATA")).Code);
+        var reply = await client.CommandAsync("Subject: test\r\n\r\nhello admin\r\n.");
+        Assert.Equal(250, reply.Code);
+        await client.CommandAsync("QUIT");
+        return reply.Lines[0].Split(' ')[2];
+    }
+
+    public static async Task<JsonElement> JsonAsync(HttpResponseMessage response, HttpStatusCode expected)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(expected == response.StatusCode, $"{(int)response.StatusCode} {body}");
+        Assert.StartsWith("application/json", response.Content.Headers.ContentType?.ToString(), StringComparison.Ordinal);
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    public Task<HttpResponseMessage> PostAsync(string path, string json) =>
+        Socket.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
+
+    public Task<HttpResponseMessage> PostTargetAsync(string path, string target) =>
+        Socket.PostAsJsonAsync(path, new TargetRequest(target), AdminJsonContext.Default.TargetRequest);
+
+    public async ValueTask DisposeAsync()
+    {
+        Socket.Dispose();
+        Http.Dispose();
+        await Server.DisposeAsync();
+    }
+}
