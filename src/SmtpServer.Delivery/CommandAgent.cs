@@ -51,48 +51,22 @@ internal sealed class CommandAgent : IDeliveryAgent
 
     public string DestinationOf(EnvelopeRecord envelope) => _options.Run;
 
-    public async ValueTask<IReadOnlyList<DeliveryResult>> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
+    public ValueTask<IReadOnlyList<DeliveryResult>> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        IReadOnlyList<string> deliveredTo;
-        try
-        {
-            deliveredTo = await TraceHeaders.ReadDeliveredToAsync(request.MessagePath, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return [.. request.Recipients.Select(r => Fail(r.Id, new DeliveryFailure(true, "4.3.0", $"command: cannot read the queued message: {e.Message}")))];
-        }
-
-        var results = new List<DeliveryResult>(request.Recipients.Count);
-        foreach (var envelope in request.Recipients)
-        {
-            results.Add(await DeliverOneAsync(request.MessagePath, envelope, deliveredTo, cancellationToken).ConfigureAwait(false));
-        }
-
-        return results;
+        return LocalDelivery.ForEachRecipientAsync(
+            request, "command", Action, _logger, (envelope, ct) => DeliverOneAsync(request.MessagePath, envelope, ct), cancellationToken);
     }
 
-    private async ValueTask<DeliveryResult> DeliverOneAsync(string messagePath, EnvelopeRecord envelope, IReadOnlyList<string> deliveredTo, CancellationToken cancellationToken)
+    private async ValueTask<DeliveryResult> DeliverOneAsync(string messagePath, EnvelopeRecord envelope, CancellationToken cancellationToken)
     {
         // Environment entries cannot hold NUL, and a CR/LF would let the sender forge lines for
-        // any script that writes $SENDER into a header or a log.
-        if (TraceHeaders.Validate(envelope.Sender, envelope.Recipient) is { } invalid)
-        {
-            DeliveryLog.UnsafeEnvelope(_logger, Action, envelope.Id, invalid.Diagnostic);
-            return Fail(envelope.Id, invalid);
-        }
-
+        // any script that writes $ORIGINAL_RECIPIENT into a header or a log (sender and
+        // recipient were checked by LocalDelivery).
         if (envelope.OriginalRecipient is { } orcpt && !LocalRecipient.HasNoControlCharacters(orcpt))
         {
             DeliveryLog.UnsafeEnvelope(_logger, Action, envelope.Id, "ORCPT");
             return Fail(envelope.Id, new DeliveryFailure(false, "5.1.3", "original recipient contains control characters"));
-        }
-
-        if (TraceHeaders.IsLoop(deliveredTo, envelope.Recipient))
-        {
-            DeliveryLog.LoopDetected(_logger, Action, envelope.Id, LocalRecipient.FormatAddress(envelope.Recipient));
-            return Fail(envelope.Id, TraceHeaders.LoopFailure(envelope.Recipient));
         }
 
         using var process = new Process { StartInfo = StartInfo(envelope) };
@@ -303,9 +277,5 @@ internal sealed class CommandAgent : IDeliveryAgent
         process.WaitForExit();
     }
 
-    private DeliveryResult Fail(EnvelopeId envelope, DeliveryFailure failure)
-    {
-        DeliveryLog.DeliveryFailed(_logger, Action, envelope, failure.Status, failure.Diagnostic);
-        return failure.ToResult(envelope);
-    }
+    private DeliveryResult Fail(EnvelopeId envelope, DeliveryFailure failure) => LocalDelivery.Fail(_logger, Action, envelope, failure);
 }

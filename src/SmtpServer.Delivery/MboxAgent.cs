@@ -47,47 +47,20 @@ internal sealed class MboxAgent : IDeliveryAgent
         return _path.TryExpand(LocalRecipient.From(envelope.Recipient), out var path) ? path : "unsafe:" + LocalRecipient.FormatAddress(envelope.Recipient);
     }
 
-    public async ValueTask<IReadOnlyList<DeliveryResult>> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
+    public ValueTask<IReadOnlyList<DeliveryResult>> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        IReadOnlyList<string> deliveredTo;
-        try
-        {
-            deliveredTo = await TraceHeaders.ReadDeliveredToAsync(request.MessagePath, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return [.. request.Recipients.Select(r => Fail(r.Id, new DeliveryFailure(true, "4.3.0", $"mbox: cannot read the queued message: {e.Message}")))];
-        }
-
-        var results = new List<DeliveryResult>(request.Recipients.Count);
-        foreach (var envelope in request.Recipients)
-        {
-            results.Add(await DeliverOneAsync(request.MessagePath, envelope, deliveredTo, cancellationToken).ConfigureAwait(false));
-        }
-
-        return results;
+        return LocalDelivery.ForEachRecipientAsync(
+            request, "mbox", Action, _logger, (envelope, ct) => DeliverOneAsync(request.MessagePath, envelope, ct), cancellationToken);
     }
 
-    private async ValueTask<DeliveryResult> DeliverOneAsync(string messagePath, EnvelopeRecord envelope, IReadOnlyList<string> deliveredTo, CancellationToken cancellationToken)
+    private async ValueTask<DeliveryResult> DeliverOneAsync(string messagePath, EnvelopeRecord envelope, CancellationToken cancellationToken)
     {
-        if (TraceHeaders.Validate(envelope.Sender, envelope.Recipient) is { } invalid)
-        {
-            DeliveryLog.UnsafeEnvelope(_logger, Action, envelope.Id, invalid.Diagnostic);
-            return Fail(envelope.Id, invalid);
-        }
-
         var recipient = LocalRecipient.From(envelope.Recipient);
         if (!_path.TryExpand(recipient, out var mbox))
         {
             DeliveryLog.UnsafeEnvelope(_logger, Action, envelope.Id, "mailbox name");
             return Fail(envelope.Id, new DeliveryFailure(false, "5.1.3", $"mbox: {recipient.Address} is not a valid mailbox name"));
-        }
-
-        if (TraceHeaders.IsLoop(deliveredTo, envelope.Recipient))
-        {
-            DeliveryLog.LoopDetected(_logger, Action, envelope.Id, recipient.Address);
-            return Fail(envelope.Id, TraceHeaders.LoopFailure(envelope.Recipient));
         }
 
         var lockPath = mbox + ".lock";
@@ -308,9 +281,5 @@ internal sealed class MboxAgent : IDeliveryAgent
         }
     }
 
-    private DeliveryResult Fail(EnvelopeId envelope, DeliveryFailure failure)
-    {
-        DeliveryLog.DeliveryFailed(_logger, Action, envelope, failure.Status, failure.Diagnostic);
-        return failure.ToResult(envelope);
-    }
+    private DeliveryResult Fail(EnvelopeId envelope, DeliveryFailure failure) => LocalDelivery.Fail(_logger, Action, envelope, failure);
 }
