@@ -15,6 +15,11 @@ internal sealed record ActionSettings
 
     /// <summary>actions.X.users: name of a table of the local users that exist, or null.</summary>
     public string? UsersTable { get; init; }
+
+    /// <summary>actions.X.maxDeliveries: this action's deliveries in progress at once.</summary>
+    public int MaxDeliveries { get; init; } = DefaultMaxDeliveries;
+
+    public const int DefaultMaxDeliveries = 10;
 }
 
 /// <summary>The delivery agent of an action; the type says which (maildir, mbox, lmtp, command, relay).</summary>

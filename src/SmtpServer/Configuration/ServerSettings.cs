@@ -103,6 +103,9 @@ internal sealed record QueueSettings
 
     /// <summary>queue.minFreeSpace: percent of the file system that must stay free.</summary>
     public double MinFreeSpacePercent { get; init; } = 5;
+
+    /// <summary>queue.maxDeliveries: deliveries in progress at once, all actions together.</summary>
+    public int MaxDeliveries { get; init; } = 100;
 }
 
 internal sealed record ListenerSettings

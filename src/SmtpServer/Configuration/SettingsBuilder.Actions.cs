@@ -144,7 +144,7 @@ internal sealed partial class SettingsBuilder
                 continue;
             }
 
-            CheckKeys(node, [.. AgentKinds, "aliases", "virtual", "users"]);
+            CheckKeys(node, [.. AgentKinds, "aliases", "virtual", "users", "maxDeliveries"]);
             var kinds = AgentKinds.Where(k => node[k] is not null).ToList();
             if (kinds.Count == 0)
             {
@@ -158,6 +158,7 @@ internal sealed partial class SettingsBuilder
                 continue;
             }
 
+            var maxDeliveries = ReadInt(node, "maxDeliveries", ActionSettings.DefaultMaxDeliveries);
             var aliases = Scalar(node, "aliases");
             var @virtual = Scalar(node, "virtual");
             var users = Scalar(node, "users");
@@ -191,7 +192,7 @@ internal sealed partial class SettingsBuilder
             };
             if (agent is not null)
             {
-                result[node.Key] = new ActionSettings { Name = node.Key, Agent = agent, AliasesTable = aliases, VirtualTable = @virtual, UsersTable = users };
+                result[node.Key] = new ActionSettings { Name = node.Key, Agent = agent, AliasesTable = aliases, VirtualTable = @virtual, UsersTable = users, MaxDeliveries = maxDeliveries };
             }
         }
 

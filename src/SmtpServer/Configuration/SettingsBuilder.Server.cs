@@ -77,7 +77,7 @@ internal sealed partial class SettingsBuilder
 
     private QueueSettings ReadQueue(ConfigNode? queue)
     {
-        CheckKeys(queue, "path", "expire", "delayWarnings", "minFreeSpace");
+        CheckKeys(queue, "path", "expire", "delayWarnings", "minFreeSpace", "maxDeliveries");
         var defaults = new QueueSettings { Path = string.Empty };
         var expire = ReadDuration(queue, "expire", defaults.Expire);
 
@@ -119,6 +119,7 @@ internal sealed partial class SettingsBuilder
             Expire = expire,
             DelayWarnings = warnings,
             MinFreeSpacePercent = minFree,
+            MaxDeliveries = ReadInt(queue, "maxDeliveries", defaults.MaxDeliveries),
         };
     }
 

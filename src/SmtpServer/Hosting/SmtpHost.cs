@@ -131,7 +131,14 @@ internal static class SmtpHost
         services.AddSingleton<IBounceSender>(sp => new BounceSender(
             new BounceOptions(settings.Hostname), sp.GetRequiredService<IQueueStore>(), settings.Router, time, sp.GetRequiredService<ILogger<BounceSender>>()));
         services.AddSingleton(sp => new Scheduler(
-            new SchedulerOptions { Expire = settings.Queue.Expire, DelayWarnings = settings.Queue.DelayWarnings },
+            new SchedulerOptions
+            {
+                Expire = settings.Queue.Expire,
+                DelayWarnings = settings.Queue.DelayWarnings,
+                MaxConcurrentDeliveries = settings.Queue.MaxDeliveries,
+                MaxConcurrentDeliveriesPerAction = ActionSettings.DefaultMaxDeliveries,
+                ActionConcurrency = settings.ActionDefinitions.Values.ToDictionary(a => a.Name, a => a.MaxDeliveries, StringComparer.OrdinalIgnoreCase),
+            },
             sp.GetRequiredService<IEnvelopeStore>(),
             sp.GetRequiredService<IDeliveryAgentFactory>(),
             sp.GetRequiredService<IBounceSender>(),

@@ -171,6 +171,25 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Delivery_concurrency_limits_are_read_and_checked()
+    {
+        var result = LoadYaml(Minimal.Replace("maildir: { path: ./mail } }", "maildir: { path: ./mail }, maxDeliveries: 3 }", StringComparison.Ordinal)
+            + "\nqueue: { maxDeliveries: 7 }\n");
+        Assert.True(result.Errors.Count == 0, string.Join("\n", result.Errors));
+        Assert.Equal(7, result.Settings!.Queue.MaxDeliveries);
+        Assert.Equal(3, result.Settings.ActionDefinitions["local"].MaxDeliveries);
+
+        var defaults = LoadYaml(Minimal).Settings!;
+        Assert.Equal(100, defaults.Queue.MaxDeliveries);
+        Assert.Equal(10, defaults.ActionDefinitions["local"].MaxDeliveries);
+
+        Assert.Equal(
+            ["actions.local.maxDeliveries: 0 is too small (at least 1)", "queue.maxDeliveries: 'many' is not a whole number"],
+            Errors(Minimal.Replace("maildir: { path: ./mail } }", "maildir: { path: ./mail }, maxDeliveries: 0 }", StringComparison.Ordinal)
+                + "\nqueue: { maxDeliveries: many }\n").Order());
+    }
+
+    [Fact]
     public void Environment_errors_name_the_key_in_camel_case()
     {
         var env = new Dictionary<string, string> { ["SMTPD_SERVER__LIMITS__MAXRECIPIENTS"] = "-3" };
