@@ -115,8 +115,8 @@ internal sealed partial class Smtpctl(TextWriter stdout, TextWriter stderr, Text
                 ["pause" or "resume", var target] => await TargetAsync(rest[0], target, cancellationToken).ConfigureAwait(false),
                 ["monitor", .. var options] => await MonitorAsync(options, cancellationToken).ConfigureAwait(false),
                 ["log", var level] => await SimpleAsync(HttpMethod.Put, "v1/log", JsonSerializer.Serialize(new LogLevelRequest(level), AdminJsonContext.Default.LogLevelRequest), cancellationToken).ConfigureAwait(false),
-                ["update", "table", var name] => await SimpleAsync(HttpMethod.Post, $"v1/tables/{Uri.EscapeDataString(name)}/update", "{}", cancellationToken).ConfigureAwait(false),
-                ["reload"] => await SimpleAsync(HttpMethod.Post, "v1/reload", "{}", cancellationToken).ConfigureAwait(false),
+                ["update", "table", var name] => await UpdateTableAsync(name, cancellationToken).ConfigureAwait(false),
+                ["reload"] => await ReloadAsync(cancellationToken).ConfigureAwait(false),
                 ["drain"] => await SimpleAsync(HttpMethod.Post, "v1/drain", "{}", cancellationToken).ConfigureAwait(false),
                 ["explain", var id] => await ExplainAsync(id, cancellationToken).ConfigureAwait(false),
                 _ => await UsageErrorAsync($"unknown command '{string.Join(' ', rest)}'").ConfigureAwait(false),
@@ -179,10 +179,29 @@ internal sealed partial class Smtpctl(TextWriter stdout, TextWriter stderr, Text
             await stdout.WriteAsync(body).ConfigureAwait(false);
         }
 
-        string message;
+        // {"error","message"}, and for a refused reload "errors": [{"key","message"}].
+        var message = body;
+        var details = new List<string>();
         try
         {
-            message = JsonSerializer.Deserialize(body, AdminJsonContext.Default.ErrorResponse)?.Message ?? body;
+            using var document = JsonDocument.Parse(body);
+            if (document.RootElement.ValueKind == JsonValueKind.Object)
+            {
+                if (document.RootElement.TryGetProperty("message", out var text) && text.ValueKind == JsonValueKind.String)
+                {
+                    message = text.GetString() ?? body;
+                }
+
+                if (document.RootElement.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+                {
+                    foreach (var error in errors.EnumerateArray())
+                    {
+                        var key = error.TryGetProperty("key", out var k) ? k.GetString() : null;
+                        var what = error.TryGetProperty("message", out var m) ? m.GetString() : error.GetRawText();
+                        details.Add(string.IsNullOrEmpty(key) ? $"  {what}" : $"  {key}: {what}");
+                    }
+                }
+            }
         }
         catch (JsonException)
         {
@@ -190,6 +209,11 @@ internal sealed partial class Smtpctl(TextWriter stdout, TextWriter stderr, Text
         }
 
         await stderr.WriteLineAsync($"smtpctl: {message.Trim()}").ConfigureAwait(false);
+        foreach (var line in details)
+        {
+            await stderr.WriteLineAsync(line).ConfigureAwait(false);
+        }
+
         return status == HttpStatusCode.NotImplemented ? ExitCode.NotImplemented : ExitCode.Failed;
     }
 
@@ -211,6 +235,56 @@ internal sealed partial class Smtpctl(TextWriter stdout, TextWriter stderr, Text
         foreach (var property in document.RootElement.EnumerateObject())
         {
             await stdout.WriteLineAsync($"{property.Name}: {Text(property.Value)}").ConfigureAwait(false);
+        }
+
+        return ExitCode.Ok;
+    }
+
+    /// <summary>reload: "configuration reloaded"; listeners that changed need a restart (a warning).</summary>
+    private async Task<int> ReloadAsync(CancellationToken cancellationToken)
+    {
+        var (status, body, _) = await SendAsync(HttpMethod.Post, "v1/reload", "{}", cancellationToken).ConfigureAwait(false);
+        if (await FailureAsync(status, body).ConfigureAwait(false) is { } failed)
+        {
+            return failed;
+        }
+
+        if (_json)
+        {
+            await stdout.WriteAsync(body).ConfigureAwait(false);
+            return ExitCode.Ok;
+        }
+
+        var result = JsonSerializer.Deserialize(body, AdminJsonContext.Default.ReloadResponse)!;
+        await stdout.WriteLineAsync("configuration reloaded: new sessions use it").ConfigureAwait(false);
+        foreach (var listener in result.ListenersNeedingRestart)
+        {
+            await stderr.WriteLineAsync($"smtpctl: listener {listener} changed: the running listeners stay until a restart").ConfigureAwait(false);
+        }
+
+        return ExitCode.Ok;
+    }
+
+    /// <summary>update table NAME: the entries read now; skipped lines are warnings.</summary>
+    private async Task<int> UpdateTableAsync(string name, CancellationToken cancellationToken)
+    {
+        var (status, body, _) = await SendAsync(HttpMethod.Post, $"v1/tables/{Uri.EscapeDataString(name)}/update", "{}", cancellationToken).ConfigureAwait(false);
+        if (await FailureAsync(status, body).ConfigureAwait(false) is { } failed)
+        {
+            return failed;
+        }
+
+        if (_json)
+        {
+            await stdout.WriteAsync(body).ConfigureAwait(false);
+            return ExitCode.Ok;
+        }
+
+        var result = JsonSerializer.Deserialize(body, AdminJsonContext.Default.TableUpdateResponse)!;
+        await stdout.WriteLineAsync($"table {result.Table} updated: {result.Entries} entries from {result.Path}").ConfigureAwait(false);
+        foreach (var line in result.Skipped)
+        {
+            await stderr.WriteLineAsync($"smtpctl: {result.Path}: skipped {line}").ConfigureAwait(false);
         }
 
         return ExitCode.Ok;

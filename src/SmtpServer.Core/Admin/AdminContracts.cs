@@ -59,6 +59,18 @@ internal sealed record LogLevelResponse(string Level);
 
 internal sealed record ErrorResponse(string Error, string Message);
 
+/// <summary><c>reload</c> refused (422): every problem of the file; the running configuration stays.</summary>
+internal sealed record ConfigErrorsResponse(string Error, string Message, IReadOnlyList<ConfigErrorItem> Errors);
+
+/// <summary>One problem: the key path (empty: the file as a whole) and what is wrong.</summary>
+internal sealed record ConfigErrorItem(string Key, string Message);
+
+/// <summary><c>reload</c> done: new sessions use the new configuration; changed listeners need a restart.</summary>
+internal sealed record ReloadResponse(bool Reloaded, IReadOnlyList<string> ListenersNeedingRestart);
+
+/// <summary><c>update table</c> done: the file as read now, and the lines that were skipped.</summary>
+internal sealed record TableUpdateResponse(string Table, string Path, int Entries, IReadOnlyList<string> Skipped);
+
 internal sealed record StatusResponse(string State, bool SmtpPaused, bool MdaPaused, bool MtaPaused, bool Draining, int ActiveSessions);
 
 /// <summary><c>show stats</c>: the queue and every metric series, as "name{labels}" → value.</summary>

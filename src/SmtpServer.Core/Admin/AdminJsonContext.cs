@@ -18,6 +18,9 @@ namespace SmtpServer.Core.Admin;
 [JsonSerializable(typeof(LogLevelRequest))]
 [JsonSerializable(typeof(LogLevelResponse))]
 [JsonSerializable(typeof(ErrorResponse))]
+[JsonSerializable(typeof(ConfigErrorsResponse))]
+[JsonSerializable(typeof(ReloadResponse))]
+[JsonSerializable(typeof(TableUpdateResponse))]
 [JsonSerializable(typeof(StatusResponse))]
 [JsonSerializable(typeof(StatsResponse))]
 internal sealed partial class AdminJsonContext : JsonSerializerContext;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
@@ -10,9 +11,11 @@ using Serilog.Events;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Admin;
 using SmtpServer.Core.Queue;
+using SmtpServer.Core.Routing;
 using SmtpServer.Core.Scheduling;
 using SmtpServer.Hosting;
 using SmtpServer.Metrics;
+using SmtpServer.Smtp;
 
 namespace SmtpServer.Admin;
 
@@ -23,9 +26,16 @@ namespace SmtpServer.Admin;
 /// a call the scheduler cannot serve (stopped) is 503. A handler's exception is a 500 JSON error
 /// for that request only. On the HTTP address (admin.http) these calls answer loopback clients
 /// only; /metrics, /healthz and /readyz answer everyone there.
+/// <para>
+/// <paramref name="startup"/> is the configuration the process started with: what was bound or
+/// built once from it (the scheduler's expiry, the shutdown timeout, listeners) follows it. The
+/// configuration that a reload swaps (tables, rules) is read from <paramref name="smtp"/>.
+/// <paramref name="reloader"/> is null when the server runs without a config file.
+/// </para>
 /// </summary>
 internal sealed partial class AdminApi(
-    ServerSettings settings,
+    ServerSettings startup,
+    SmtpServices smtp,
     FileQueueStore store,
     ISchedulerControl scheduler,
     PrometheusExporter exporter,
@@ -33,7 +43,8 @@ internal sealed partial class AdminApi(
     SessionLimiter sessions,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
-    ILogger<AdminApi> logger)
+    ILogger<AdminApi> logger,
+    ConfigReloader? reloader = null)
 {
     public const int MaxBodySize = 64 * 1024;
     private const int DefaultLimit = 1000;
@@ -63,7 +74,7 @@ internal sealed partial class AdminApi(
         v1.MapGet("/log", ctx => WriteAsync(ctx, 200, new LogLevelResponse(LevelName(control.LevelSwitch.MinimumLevel)), AdminJsonContext.Default.LogLevelResponse));
         v1.MapPut("/log", SetLogAsync);
         v1.MapPost("/tables/{name}/update", UpdateTableAsync);
-        v1.MapPost("/reload", ctx => WriteErrorAsync(ctx, 501, "not-implemented", "configuration reload is not available in this build"));
+        v1.MapPost("/reload", ReloadAsync);
         v1.MapPost("/drain", DrainAsync);
     }
 
@@ -381,12 +392,82 @@ internal sealed partial class AdminApi(
         await WriteAsync(context, 200, new LogLevelResponse(LevelName(level)), AdminJsonContext.Default.LogLevelResponse).ConfigureAwait(false);
     }
 
-    private Task UpdateTableAsync(HttpContext context)
+    /// <summary>
+    /// <c>smtpctl update table</c>: forgets the loaded version of a file table and reads the file
+    /// now, so the next lookup (RCPT, AUTH, MAIL FROM of a listener's senders) sees it even when
+    /// its modification time and length did not change, and a broken file is reported here.
+    /// </summary>
+    private async Task UpdateTableAsync(HttpContext context)
     {
         var name = context.Request.RouteValues["name"] as string ?? string.Empty;
-        return settings.Tables.ContainsKey(name)
-            ? WriteErrorAsync(context, 501, "not-implemented", $"table '{Clip(name)}': reloading tables is not available in this build; restart the server")
-            : WriteErrorAsync(context, 404, "not-found", $"no table named '{Clip(name)}'");
+        var current = smtp.Settings;
+        if (!current.Tables.TryGetValue(name, out var table))
+        {
+            await WriteErrorAsync(context, 404, "not-found", $"no table named '{Clip(name)}'").ConfigureAwait(false);
+            return;
+        }
+
+        if (table is not FileTableSettings file)
+        {
+            await WriteErrorAsync(context, 400, "bad-request", $"table '{table.Name}' is a list in the configuration: nothing to reload (edit the configuration, then reload)").ConfigureAwait(false);
+            return;
+        }
+
+        if (current.LookupTables.GetValueOrDefault(table.Name) is not FileTable live)
+        {
+            await WriteErrorAsync(context, 409, "not-loaded", $"table '{table.Name}' is not loaded by the running configuration").ConfigureAwait(false);
+            return;
+        }
+
+        // The instance of the current configuration (rules, actions, senders) and, when a reload
+        // replaced it, the one the listeners' AUTH was bound to at start.
+        live.Invalidate();
+        if (startup.LookupTables.GetValueOrDefault(table.Name) is FileTable bound && !ReferenceEquals(bound, live) && bound.Path == live.Path)
+        {
+            bound.Invalidate();
+        }
+
+        TableContents contents;
+        IReadOnlyList<TableProblem> problems;
+        try
+        {
+            contents = live.Contents;
+            problems = live.Problems;
+        }
+        catch (TableUnavailableException e)
+        {
+            AdminLog.TableUpdateFailed(logger, table.Name, e.Message);
+            await WriteErrorAsync(context, 422, "table-unavailable", $"{e.Message}; lookups fail temporarily (451) until it can be read").ConfigureAwait(false);
+            return;
+        }
+
+        var skipped = problems.Select(p => p.Line > 0 ? $"line {p.Line.ToString(CultureInfo.InvariantCulture)}: {p.Message}" : p.Message).ToList();
+        AdminLog.TableUpdated(logger, table.Name, file.Path, contents.Entries.Count(), skipped.Count);
+        await WriteAsync(context, 200, new TableUpdateResponse(table.Name, file.Path, contents.Entries.Count(), skipped), AdminJsonContext.Default.TableUpdateResponse).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>smtpctl reload</c>: as SIGHUP. 200 when new sessions use the new configuration; 422 with
+    /// every problem when it is refused (the running one stays); 409 without a config file.
+    /// </summary>
+    private async Task ReloadAsync(HttpContext context)
+    {
+        if (reloader is null)
+        {
+            await WriteErrorAsync(context, 409, "no-config-file", "the server was started without a configuration file: there is nothing to reload").ConfigureAwait(false);
+            return;
+        }
+
+        var result = await Task.Run(reloader.TryReload, context.RequestAborted).ConfigureAwait(false);
+        if (!result.Reloaded)
+        {
+            var errors = result.Errors.Select(e => new ConfigErrorItem(e.Key, e.Message)).ToList();
+            var response = new ConfigErrorsResponse("invalid-config", $"reload refused: {errors.Count} problem(s) in the configuration; the running configuration stays", errors);
+            await WriteAsync(context, 422, response, AdminJsonContext.Default.ConfigErrorsResponse).ConfigureAwait(false);
+            return;
+        }
+
+        await WriteAsync(context, 200, new ReloadResponse(true, result.ListenersNeedingRestart), AdminJsonContext.Default.ReloadResponse).ConfigureAwait(false);
     }
 
     private async Task DrainAsync(HttpContext context)
@@ -394,7 +475,7 @@ internal sealed partial class AdminApi(
         var started = control.StartDrain();
         if (started)
         {
-            var grace = settings.ShutdownTimeout;
+            var grace = startup.ShutdownTimeout;
             AdminLog.Drain(logger, grace);
             _ = Task.Run(async () =>
             {
@@ -436,7 +517,8 @@ internal sealed partial class AdminApi(
             EnvelopeRuntimeState.Paused => "paused",
             _ => "pending",
         } : "pending";
-        return EnvelopeSummary.From(record, size, state, settings.Queue.Expire);
+        // The scheduler expires envelopes with the queue settings it started with.
+        return EnvelopeSummary.From(record, size, state, startup.Queue.Expire);
     }
 
     private static async Task<bool> TrySchedulerAsync(HttpContext context, Func<Task> call)

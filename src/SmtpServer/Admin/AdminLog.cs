@@ -22,4 +22,10 @@ internal static partial class AdminLog
 
     [LoggerMessage(4005, LogLevel.Information, "{What} {Action} by the operator", EventName = "Paused")]
     public static partial void Paused(ILogger logger, string what, string action);
+
+    [LoggerMessage(4006, LogLevel.Information, "table {Table} updated by the operator: {Entries} entries from {Path}, {Skipped} line(s) skipped", EventName = "TableUpdated")]
+    public static partial void TableUpdated(ILogger logger, string table, string path, int entries, int skipped);
+
+    [LoggerMessage(4007, LogLevel.Warning, "table {Table}: update by the operator failed, lookups fail temporarily until it can be read: {Problem}", EventName = "TableUpdateFailed")]
+    public static partial void TableUpdateFailed(ILogger logger, string table, string problem);
 }

@@ -11,6 +11,7 @@ namespace SmtpServer.Hosting;
 /// settings of new sessions (rules, actions' tables, tables, limits); sessions in progress keep
 /// the snapshot they started with. Listeners (addresses, TLS, AUTH) are bound once: changing them
 /// needs a restart, which is logged. Deliveries keep the agents the process started with.
+/// Triggered by SIGHUP or by the admin API (<c>smtpctl reload</c>), which gets the errors back.
 /// </summary>
 internal sealed class ConfigReloader(string path, SmtpServices services, ILogger logger, IReadOnlyDictionary<string, string>? environment = null) : IDisposable
 {
@@ -34,7 +35,13 @@ internal sealed class ConfigReloader(string path, SmtpServices services, ILogger
     }
 
     /// <summary>True when the new configuration is in use.</summary>
-    public bool Reload()
+    public bool Reload() => TryReload().Reloaded;
+
+    /// <summary>
+    /// Loads the file again: in use when <see cref="ConfigReloadResult.Reloaded"/>, otherwise
+    /// refused with every problem found (also logged) and the running configuration stays.
+    /// </summary>
+    public ConfigReloadResult TryReload()
     {
         lock (_lock)
         {
@@ -42,23 +49,25 @@ internal sealed class ConfigReloader(string path, SmtpServices services, ILogger
             var loaded = ConfigLoader.Load(path, environment);
             if (loaded.Settings is null)
             {
-                foreach (var error in loaded.Errors)
+                IReadOnlyList<ConfigError> errors = loaded.Errors.Count > 0 ? loaded.Errors : [new ConfigError(string.Empty, $"'{path}' could not be loaded")];
+                foreach (var error in errors)
                 {
                     HostLog.ReloadRefused(logger, error.Key.Length == 0 ? path : error.Key, error.Message);
                 }
 
-                return false;
+                return new ConfigReloadResult(false, errors, []);
             }
 
             var running = services.Settings;
-            foreach (var name in ChangedListeners(running.Listeners, loaded.Settings.Listeners))
+            var changed = ChangedListeners(running.Listeners, loaded.Settings.Listeners).ToList();
+            foreach (var name in changed)
             {
                 HostLog.ReloadListenersChanged(logger, name);
             }
 
             services.UpdateSettings(loaded.Settings);
             HostLog.Reloaded(logger, path);
-            return true;
+            return new ConfigReloadResult(true, [], changed);
         }
     }
 
@@ -85,3 +94,6 @@ internal sealed class ConfigReloader(string path, SmtpServices services, ILogger
         }
     }
 }
+
+/// <summary>What a reload did: in use, or refused with its errors; listeners that changed need a restart.</summary>
+internal sealed record ConfigReloadResult(bool Reloaded, IReadOnlyList<ConfigError> Errors, IReadOnlyList<string> ListenersNeedingRestart);

@@ -58,15 +58,7 @@ internal static class SmtpHost
             kestrel.AddServerHeader = false;
             var services = kestrel.ApplicationServices;
             var loggerFactory = services.GetRequiredService<ILoggerFactory>();
-            var queue = services.GetRequiredService<IQueueStore>();
-            var smtp = new SmtpServices(settings, queue, time, loggerFactory, services.GetRequiredService<IScheduler>(), metrics);
-            if (configPath is not null)
-            {
-                var reloader = new ConfigReloader(configPath, smtp, loggerFactory.CreateLogger("SmtpServer.Hosting"));
-                reloader.ListenForSignal();
-                services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(reloader.Dispose);
-            }
-
+            var smtp = services.GetRequiredService<SmtpServices>();
             var limitLogger = loggerFactory.CreateLogger("SmtpServer.Hosting.SessionLimit");
             foreach (var listener in settings.Listeners)
             {
@@ -92,10 +84,27 @@ internal static class SmtpHost
         builder.Services.AddSingleton(sp => QueueStoreFactory.Create(settings.Queue, time, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<FileQueueStore>());
         builder.Services.AddSingleton<IEnvelopeStore>(sp => sp.GetRequiredService<FileQueueStore>());
+
+        // What sessions share, with the current settings (a reload swaps them); the admin API reads them too.
+        builder.Services.AddSingleton(sp => new SmtpServices(
+            settings, sp.GetRequiredService<IQueueStore>(), time, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IScheduler>(), metrics));
+        if (configPath is not null)
+        {
+            // SIGHUP and POST /v1/reload; without a config file there is nothing to reload (the admin API answers 409).
+            builder.Services.AddSingleton(sp => new ConfigReloader(
+                configPath, sp.GetRequiredService<SmtpServices>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting")));
+        }
+
         AddScheduler(builder.Services, settings, time);
         var app = builder.Build();
         metrics.ObserveQueue(() => app.Services.GetRequiredService<Scheduler>().Stats, time);
         app.Services.GetRequiredService<AdminApi>().Map(app);
+        if (app.Services.GetService<ConfigReloader>() is { } reloader)
+        {
+            reloader.ListenForSignal();
+            app.Lifetime.ApplicationStopping.Register(reloader.Dispose);
+        }
+
         var hostLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting");
         app.Lifetime.ApplicationStarted.Register(() =>
         {

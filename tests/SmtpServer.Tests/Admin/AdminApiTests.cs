@@ -152,7 +152,7 @@ public sealed class AdminApiTests
     [InlineData("v1/remove", "{\"target\":42}", HttpStatusCode.BadRequest)]
     [InlineData("v1/pause", "{\"target\":\"everything\"}", HttpStatusCode.BadRequest)]
     [InlineData("v1/pause", "{\"target\":\"0193a1b2c3d4e5f6-0002\"}", HttpStatusCode.NotFound)]
-    [InlineData("v1/reload", "{}", HttpStatusCode.NotImplemented)]
+    [InlineData("v1/reload", "{}", HttpStatusCode.Conflict)]
     [InlineData("v1/tables/users/update", "{}", HttpStatusCode.NotFound)]
     public async Task Bad_bodies_get_json_errors(string path, string body, HttpStatusCode expected)
     {

@@ -5,6 +5,7 @@ using System.Text.Json;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Admin;
 using SmtpServer.Hosting;
+using SmtpServer.Testing;
 using SmtpServer.Tests.Infrastructure;
 
 namespace SmtpServer.Tests.Admin;
@@ -42,6 +43,13 @@ internal sealed class AdminServer : IAsyncDisposable
             };
         });
         return new AdminServer(server, socketPath!);
+    }
+
+    /// <summary>A host run from <paramref name="configPath"/> (which sets admin.socket and admin.http), so reload works.</summary>
+    public static async Task<AdminServer> StartFromConfigAsync(TempDirectory directory, string configPath)
+    {
+        var server = await SocketSmtpServer.StartFromConfigAsync(directory, configPath);
+        return new AdminServer(server, server.Settings.Admin.SocketPath!);
     }
 
     /// <summary>Sends one message with the given recipients; returns its queue id.</summary>

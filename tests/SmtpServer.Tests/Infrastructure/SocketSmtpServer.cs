@@ -48,6 +48,19 @@ internal sealed class SocketSmtpServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>
+    /// The host as smtpd runs it from a file: settings loaded from <paramref name="configPath"/>,
+    /// which is also the file reloaded (SIGHUP, admin reload). The server owns <paramref name="directory"/>.
+    /// </summary>
+    public static async Task<SocketSmtpServer> StartFromConfigAsync(TempDirectory directory, string configPath)
+    {
+        var loaded = ConfigLoader.Load(configPath, new Dictionary<string, string>());
+        Assert.True(loaded.Settings is not null && loaded.Errors.Count == 0, string.Join("\n", loaded.Errors));
+        var app = SmtpHost.Build(loaded.Settings, new LoggerConfiguration().CreateLogger(), configPath: configPath);
+        await app.StartAsync();
+        return new SocketSmtpServer(app, directory, loaded.Settings) { EndPoint = SmtpHost.BoundEndPoints(app)[0] };
+    }
+
     public Task<SmtpTestClient> ConnectAsync() => SmtpTestClient.ConnectAsync(EndPoint);
 
     public IReadOnlyList<StoredMessage> Committed() =>
