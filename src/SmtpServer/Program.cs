@@ -12,12 +12,15 @@ internal static class Program
     private const string Usage = """
         usage: smtpd [-c|--config FILE] [--check]
                smtpd [-c FILE] --explain-route --from ADDR --to ADDR [--src IP] [--auth USER] [--helo NAME] [--tls]
+                      [--client-cert NAME]...
                smtpd encrypt
           -c, --config FILE   configuration file, YAML (.yaml/.yml) or JSON (.json);
                               default: $SMTPD_CONFIG, else config/smtpd.yaml
           --check             validate the configuration and exit (0: valid, 1: errors)
           --explain-route     print which rule matches --to and why, the action, and the
                               recipients aliases/virtual tables expand it to (no mail is sent)
+          --client-cert NAME  with --explain-route: the client presented a verified certificate
+                              with this CN or DNS name (repeat for more names; implies --tls)
           encrypt             read a password from stdin, print its $6$ (SHA-512-crypt) hash
                               for a credentials table (user:hash)
         Environment variables SMTPD_<SECTION>__<KEY> override keys of the file.
@@ -35,6 +38,7 @@ internal static class Program
         var explain = false;
         string? from = null, to = null, source = null, auth = null, helo = null;
         var tls = false;
+        var clientCertificateNames = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -64,6 +68,10 @@ internal static class Program
                     helo = args[++i];
                     break;
                 case "--tls":
+                    tls = true;
+                    break;
+                case "--client-cert" when i + 1 < args.Length:
+                    clientCertificateNames.Add(args[++i]);
                     tls = true;
                     break;
                 case "-h" or "--help":
@@ -96,7 +104,7 @@ internal static class Program
                 return 2;
             }
 
-            return await RouteExplainer.ExplainAsync(loaded.Settings, from, to, source, auth, helo, tls, Console.Out).ConfigureAwait(false);
+            return await RouteExplainer.ExplainAsync(loaded.Settings, from, to, source, auth, helo, tls, Console.Out, clientCertificateNames).ConfigureAwait(false);
         }
 
         if (check)

@@ -234,6 +234,42 @@ internal sealed class RdnsCondition(ILookupTable? names) : IRuleCondition
     public override string ToString() => Names is null ? "rdns" : $"rdns {Names}";
 }
 
+/// <summary>
+/// <c>from: { clientCert: true }</c> (the client presented a certificate that verified against
+/// <c>tls.clientCa</c>) or <c>{ clientCert: [names] | table }</c> (and its CN or one of its DNS
+/// subject alternative names matches, as a domain: case-insensitive, <c>*.x</c> works).
+/// </summary>
+internal sealed class ClientCertificateCondition(ILookupTable? names) : IRuleCondition
+{
+    public ILookupTable? Names { get; } = names;
+
+    public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
+    {
+        var presented = request.ClientCertificateNames;
+        if (presented.Count == 0)
+        {
+            return new(false);
+        }
+
+        return Names is null ? new(true) : MatchAnyAsync(Names, presented, cancellationToken);
+    }
+
+    private static async ValueTask<bool> MatchAnyAsync(ILookupTable names, IReadOnlyList<string> presented, CancellationToken cancellationToken)
+    {
+        foreach (var name in presented)
+        {
+            if (await names.MatchDomainAsync(name, cancellationToken).ConfigureAwait(false))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public override string ToString() => Names is null ? "clientCert" : $"clientCert {Names}";
+}
+
 /// <summary>Several conditions that must all match (a rule's <c>for</c> plus <c>helo</c>, <c>tls</c>), in order.</summary>
 internal sealed class AllCondition(IReadOnlyList<IRuleCondition> conditions) : IRuleCondition
 {

@@ -32,6 +32,13 @@ internal sealed record RoutingRequest
 
     /// <summary>The client's verified reverse DNS name, when known.</summary>
     public string? ClientHostName { get; init; }
+
+    /// <summary>
+    /// The names of the client's TLS certificate, only when it was verified against
+    /// <c>tls.clientCa</c>: its subject CN, then its DNS subject alternative names (wildcard
+    /// names left out). Empty without a verified certificate.
+    /// </summary>
+    public IReadOnlyList<string> ClientCertificateNames { get; init; } = [];
 }
 
 /// <summary>The outcome for one recipient: an action name, or a reply that rejects it.</summary>

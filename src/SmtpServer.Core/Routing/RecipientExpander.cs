@@ -80,7 +80,8 @@ internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDiction
         var action = localAction;
         if (action is null)
         {
-            // Addresses produced by expansion match as "from local" (REFERENCE.md §1.6).
+            // Addresses produced by expansion match as "from local" (REFERENCE.md §1.6); the session's
+            // own facts (auth user, TLS, verified client certificate names) carry over.
             var routed = depth == 0 ? state.Request with { Recipient = address } : state.Request with { Recipient = address, ClientAddress = null, ClientHostName = null };
             var decision = await Router.RouteAsync(routed, cancellationToken).ConfigureAwait(false);
             if (!decision.Accepted)

@@ -102,7 +102,7 @@ internal sealed partial class SettingsBuilder
         }
 
         var shapes = isFrom
-            ? "any, local, { src: [cidr...] | table }, { auth: true | [users] | table }, { mailFrom: [addresses...] | table }, { rdns: true | [names...] | table }, { not: ... }"
+            ? "any, local, { src: [cidr...] | table }, { auth: true | [users] | table }, { mailFrom: [addresses...] | table }, { rdns: true | [names...] | table }, { clientCert: true | [names...] | table }, { not: ... }"
             : "any, local, { domain: [names...] | table }, { rcptTo: [addresses...] | table }, { not: ... }";
         if (!node.HasChildren)
         {
@@ -153,6 +153,14 @@ internal sealed partial class SettingsBuilder
                 }
 
                 return new RdnsCondition(ReadTableOrList(condition, tables, LookupUse.Domain));
+            case "clientcert" when isFrom:
+                condition.Key = "clientCert";
+                if (!condition.HasChildren && bool.TryParse(condition.Value, out var clientCert))
+                {
+                    return clientCert ? new ClientCertificateCondition(null) : new NotCondition(new ClientCertificateCondition(null));
+                }
+
+                return new ClientCertificateCondition(ReadTableOrList(condition, tables, LookupUse.Domain));
             case "domain" when !isFrom:
                 condition.Key = "domain";
                 return new DomainCondition(ReadTableOrList(condition, tables, LookupUse.Domain));

@@ -21,6 +21,60 @@ internal sealed class TlsConnectionInfo
     /// <summary>The client's certificate chained to tls.clientCa (or the system store).</summary>
     public bool ClientCertificateVerified { get; set; }
 
+    /// <summary>
+    /// What rules match (<c>from: { clientCert: ... }</c>): the verified certificate's subject CN
+    /// and DNS subject alternative names, case kept, duplicates and wildcard names left out;
+    /// empty when there is no certificate or it did not verify.
+    /// </summary>
+    public IReadOnlyList<string> VerifiedClientNames()
+    {
+        if (ClientCertificate is not { } certificate || !ClientCertificateVerified)
+        {
+            return [];
+        }
+
+        if (_names is { } cached && ReferenceEquals(_namesOf, certificate))
+        {
+            return cached;
+        }
+
+        var names = new List<string>();
+        void Add(string? name)
+        {
+            name = name?.Trim();
+            if (name is { Length: > 0 } && !name.Contains('*', StringComparison.Ordinal) && !names.Contains(name, StringComparer.OrdinalIgnoreCase))
+            {
+                names.Add(name);
+            }
+        }
+
+        foreach (var rdn in certificate.SubjectName.EnumerateRelativeDistinguishedNames())
+        {
+            if (!rdn.HasMultipleElements && rdn.GetSingleElementType().Value == CommonNameOid)
+            {
+                Add(rdn.GetSingleElementValue());
+            }
+        }
+
+        foreach (var extension in certificate.Extensions)
+        {
+            if (extension is X509SubjectAlternativeNameExtension san)
+            {
+                foreach (var dns in san.EnumerateDnsNames())
+                {
+                    Add(dns);
+                }
+            }
+        }
+
+        _namesOf = certificate;
+        return _names = names;
+    }
+
+    private const string CommonNameOid = "2.5.4.3";
+    private IReadOnlyList<string>? _names;
+    private X509Certificate2? _namesOf;
+
     public static string ProtocolName(SslProtocols protocol) => protocol switch
     {
         SslProtocols.Tls13 => "TLSv1.3",

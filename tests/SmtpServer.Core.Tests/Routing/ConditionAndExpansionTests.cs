@@ -62,6 +62,40 @@ public sealed class ConditionAndExpansionTests
         Assert.Equal(expected, await BothWays(condition, request));
     }
 
+    [Theory]
+    [InlineData(null, "relay.client.test", true)]
+    [InlineData(null, "", false)]
+    [InlineData("relay.client.test", "relay.client.test", true)]
+    [InlineData("relay.client.test", "Relay.Client.TEST.", true)]
+    [InlineData("relay.client.test", "Relay Client|relay.client.test", true)]
+    [InlineData("relay.client.test", "other.client.test", false)]
+    [InlineData("*.client.test", "a.b.client.test", true)]
+    [InlineData("*.client.test", "client.test", false)]
+    [InlineData("relay.client.test", "", false)]
+    public async Task Client_certificate_matches_its_cn_or_dns_names_and_negates(string? entry, string names, bool expected)
+    {
+        var condition = new ClientCertificateCondition(entry is null ? null : List(entry));
+        var request = Request() with { Tls = true, ClientCertificateNames = names.Length == 0 ? [] : names.Split('|') };
+        Assert.Equal(expected, await BothWays(condition, request));
+        Assert.Equal(entry is null ? "clientCert" : "clientCert inline", condition.ToString());
+    }
+
+    [Fact]
+    public async Task Expanded_addresses_keep_the_client_certificate_names()
+    {
+        var rules = new RuleRouter(
+        [
+            Rule.Deliver(AnyCondition.Instance, new DomainCondition(List("example.org")), "local"),
+            Rule.Deliver(new ClientCertificateCondition(List("relay.client.test")), AnyCondition.Instance, "relay"),
+        ]);
+        var table = StaticListTable.Map("virtual", [("list@example.org", (IReadOnlyList<string>)["x@remote.example"])]);
+        var expander = new RecipientExpander(rules, new Dictionary<string, ActionExpansion> { ["local"] = new() { Virtual = table } });
+
+        var verified = await expander.ExpandAsync(Request(recipient: "list@example.org") with { ClientCertificateNames = ["relay.client.test"] }, default);
+        Assert.Equal("x@remote.example relay", Assert.Single(verified.Recipients) is var r ? $"{r.Recipient.Address} {r.Action}" : null);
+        Assert.False((await expander.ExpandAsync(Request(recipient: "list@example.org"), default)).Accepted);
+    }
+
     private static readonly RuleRouter Rules = new(
     [
         Rule.Deliver(AnyCondition.Instance, new DomainCondition(List("example.org", "example.com")), "local"),

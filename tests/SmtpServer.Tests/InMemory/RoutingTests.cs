@@ -252,4 +252,19 @@ public sealed class RoutingTests : IDisposable
         Assert.Equal(1, await RouteExplainer.ExplainAsync(Load(), null, "x@remote.example", "203.0.113.5", null, null, false, output));
         Assert.Contains("no rule matched", output.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Explain_route_takes_client_certificate_names()
+    {
+        WriteConfig("  - { from: { clientCert: [relay.client.test, '*.partner.test'] }, for: any, action: outbound }");
+        var output = new StringWriter();
+        Assert.Equal(0, await RouteExplainer.ExplainAsync(Load(), null, "x@remote.example", "203.0.113.5", null, null, true, output, ["Relay.Client.Test"]));
+        var text = output.ToString();
+        Assert.Contains("client-cert Relay.Client.Test", text, StringComparison.Ordinal);
+        Assert.Contains("(from clientCert rules[0].from.clientCert for any action outbound): MATCHED", text, StringComparison.Ordinal);
+
+        output = new StringWriter();
+        Assert.Equal(1, await RouteExplainer.ExplainAsync(Load(), null, "x@remote.example", "203.0.113.5", null, null, true, output, ["mx.other.test"]));
+        Assert.Contains("from clientCert rules[0].from.clientCert: no match", output.ToString(), StringComparison.Ordinal);
+    }
 }

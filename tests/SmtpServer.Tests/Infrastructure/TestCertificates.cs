@@ -24,10 +24,21 @@ internal static class TestCertificates
     }
 
     /// <summary>A client certificate (clientAuth) issued by <paramref name="issuer"/>.</summary>
-    public static X509Certificate2 CreateClient(string name, X509Certificate2 issuer)
+    public static X509Certificate2 CreateClient(string name, X509Certificate2 issuer, params string[] dnsNames)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        if (dnsNames.Length > 0)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            foreach (var dnsName in dnsNames)
+            {
+                san.AddDnsName(dnsName);
+            }
+
+            request.CertificateExtensions.Add(san.Build());
+        }
+
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
         var serial = RandomNumberGenerator.GetBytes(8);
         using var issued = request.Create(issuer, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), serial);

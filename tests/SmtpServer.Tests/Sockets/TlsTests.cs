@@ -260,4 +260,75 @@ public sealed class TlsTests : IDisposable
         Assert.Contains(texts, t => t.Contains("client-cert=\"CN=client.example\" verified=yes", StringComparison.Ordinal));
         Assert.Contains(texts, t => !t.Contains("client-cert", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_verified_client_certificate_named_in_a_rule_may_relay()
+    {
+        using var ca = TestCertificates.CreateSelfSigned("Test Client CA", ca: true);
+        using var otherCa = TestCertificates.CreateSelfSigned("Other CA", ca: true);
+        var caPath = _fixture.Directory.Combine("client-ca.pem");
+        await File.WriteAllTextAsync(caPath, ca.ExportCertificatePem());
+        using var byCn = TestCertificates.CreateClient("relay.client.test", ca);
+        using var bySan = TestCertificates.CreateClient("Relay Client", ca, "other.client.test", "RELAY.client.test");
+        using var otherName = TestCertificates.CreateClient("other.client.test", ca);
+        using var unverified = TestCertificates.CreateClient("relay.client.test", otherCa);
+
+        // The rules as a config file has them (the parser is part of the test), without "from local".
+        var configPath = _fixture.Directory.Combine("rules.yaml");
+        await File.WriteAllTextAsync(configPath, $$"""
+            server: { hostname: {{TestSettings.Hostname}} }
+            queue: { path: {{_fixture.Directory.Combine("unused-queue")}} }
+            listeners: [ { name: mx, address: "127.0.0.1:2525" } ]
+            actions: { local: { maildir: { path: ./mail } }, outbound: { relay: {} } }
+            rules:
+              - { from: any, for: { domain: [example.org] }, action: local }
+              - { from: { clientCert: [relay.client.test] }, for: any, action: outbound }
+            """);
+        var loaded = ConfigLoader.Load(configPath, new Dictionary<string, string>());
+        Assert.True(loaded.Errors.Count == 0, string.Join("\n", loaded.Errors));
+        var configure = _fixture.Configure(l => l with
+        {
+            Tls = _fixture.Tls() with { ClientCertificate = ClientCertificateMode.Optional, ClientCaPath = caPath },
+        });
+        await using var server = await SocketSmtpServer.StartAsync(s => configure(s) with { Router = loaded.Settings!.Router });
+
+        async Task<SmtpCommandException?> SendAsync(X509Certificate2? certificate)
+        {
+            using var client = MailKitClient();
+            if (certificate is not null)
+            {
+                client.ClientCertificates = [certificate];
+            }
+
+            await client.ConnectAsync("127.0.0.1", server.EndPoint.Port, SecureSocketOptions.StartTls);
+            try
+            {
+                await client.SendAsync(Message("sender@client.test", "someone@remote.example"));
+                return null;
+            }
+            catch (SmtpCommandException e)
+            {
+                return e;
+            }
+            finally
+            {
+                await client.DisconnectAsync(quit: true);
+            }
+        }
+
+        Assert.Null(await SendAsync(byCn));
+        Assert.Null(await SendAsync(bySan));
+        Assert.Equal(2, server.Committed().Count);
+
+        foreach (var refused in new[] { null, otherName, unverified })
+        {
+            var error = await SendAsync(refused);
+            Assert.NotNull(error);
+            Assert.Equal(SmtpStatusCode.MailboxUnavailable, error.StatusCode);
+            Assert.Equal(SmtpErrorCode.RecipientNotAccepted, error.ErrorCode);
+            Assert.Contains("Invalid recipient", error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(2, server.Committed().Count);
+    }
 }
