@@ -48,40 +48,59 @@ internal static class InteropPeers
     public static async Task<(PeerProcess Process, int Port)> StartDnsmasqAsync(params string[] records)
     {
         RequireDnsmasq();
-        var port = FreePort(SocketType.Dgram);
-        string[] args =
-        [
-            "--no-daemon", "--conf-file=/dev/null", $"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
-            "--no-resolv", "--no-hosts", "--local=/test/", "--user=root", .. records,
-        ];
-        var dns = PeerProcess.Start(Dnsmasq, args);
-        try
+
+        // The free port is only free when we looked: another test's socket may take it before
+        // dnsmasq binds it. dnsmasq then exits at once; try again on another port.
+        for (var attempt = 1; ; attempt++)
         {
-            await WaitForDnsAsync(port, dns);
-            return (dns, port);
-        }
-        catch
-        {
+            var port = FreePort(SocketType.Dgram);
+            string[] args =
+            [
+                "--no-daemon", "--conf-file=/dev/null", $"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
+                "--no-resolv", "--no-hosts", "--local=/test/", "--user=root", .. records,
+            ];
+            var dns = PeerProcess.Start(Dnsmasq, args);
+            try
+            {
+                if (await WaitForDnsAsync(port, dns, lastAttempt: attempt == 3))
+                {
+                    return (dns, port);
+                }
+            }
+            catch
+            {
+                await dns.DisposeAsync();
+                throw;
+            }
+
             await dns.DisposeAsync();
-            throw;
         }
     }
 
-    /// <summary>Sends a minimal query every 100 ms until dnsmasq answers (at most 10 s).</summary>
-    private static async Task WaitForDnsAsync(int port, PeerProcess dns)
+    /// <summary>
+    /// Sends a minimal query every 100 ms until dnsmasq answers (at most 10 s). False when it
+    /// exited early (port taken) and this is not the last attempt.
+    /// </summary>
+    private static async Task<bool> WaitForDnsAsync(int port, PeerProcess dns, bool lastAttempt)
     {
         byte[] query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, (byte)'p', (byte)'r', (byte)'o', (byte)'b', (byte)'e', 4, (byte)'t', (byte)'e', (byte)'s', (byte)'t', 0, 0, 1, 0, 1];
         using var udp = new UdpClient(AddressFamily.InterNetwork);
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)
         {
-            Assert.False(dns.Process.HasExited, "dnsmasq exited: " + dns.Output);
+            if (dns.Process.HasExited)
+            {
+                await dns.Process.WaitForExitAsync();
+                Assert.False(lastAttempt, $"dnsmasq exited ({dns.Process.ExitCode}): {dns.Output}");
+                return false;
+            }
+
             try
             {
                 await udp.SendAsync(query, new IPEndPoint(IPAddress.Loopback, port));
                 using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
                 await udp.ReceiveAsync(wait.Token);
-                return;
+                return true;
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException)
             {
@@ -90,6 +109,7 @@ internal static class InteropPeers
         }
 
         Assert.Fail("dnsmasq never answered: " + dns.Output);
+        return false;
     }
 
     /// <summary>A self-signed ECDSA certificate for <paramref name="dnsName"/> written as PEM; returns (certificate, key) paths.</summary>

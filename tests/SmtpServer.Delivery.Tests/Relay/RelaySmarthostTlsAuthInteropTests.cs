@@ -58,19 +58,26 @@ public sealed class RelaySmarthostTlsAuthInteropTests : IDisposable
         var (certificate, key) = InteropPeers.WriteSelfSignedPem(_dir.Path, "smarthost.test");
         var script = _dir.Combine("smarthost.py");
         await File.WriteAllTextAsync(script, Server);
-        var port = InteropPeers.FreePort(System.Net.Sockets.SocketType.Stream);
-        var server = PeerProcess.Start(InteropPeers.Python, stopsOnStdinClose: true, script, InteropPeers.Text(port), certificate, key, _dir.Path, excludedMechanism, User, Password);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await server.WaitReadyAsync(TimeSpan.FromSeconds(20));
+            // A free port may be taken before Python binds it: then it exits, try another.
+            var port = InteropPeers.FreePort(System.Net.Sockets.SocketType.Stream);
+            var server = PeerProcess.Start(InteropPeers.Python, stopsOnStdinClose: true, script, InteropPeers.Text(port), certificate, key, _dir.Path, excludedMechanism, User, Password);
+            try
+            {
+                await server.WaitReadyAsync(TimeSpan.FromSeconds(20));
+                return (server, port);
+            }
+            catch when (attempt < 3 && server.Process.HasExited)
+            {
+                await server.DisposeAsync();
+            }
+            catch
+            {
+                await server.DisposeAsync();
+                throw;
+            }
         }
-        catch
-        {
-            await server.DisposeAsync();
-            throw;
-        }
-
-        return (server, port);
     }
 
     /// <summary>
