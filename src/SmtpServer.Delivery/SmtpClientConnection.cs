@@ -179,7 +179,15 @@ internal sealed class SmtpClientConnection : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
+            Reusable = false;
             throw new TimeoutException($"TLS handshake timed out after {timeout.TotalSeconds:0} s");
+        }
+        catch
+        {
+            // A failed handshake leaves the SslStream unusable: a QUIT written into it would
+            // throw the handshake's AuthenticationException again, out of QuitAsync.
+            Reusable = false;
+            throw;
         }
 
         TlsProtocol = ssl.SslProtocol.ToString();
@@ -366,7 +374,7 @@ internal sealed class SmtpClientConnection : IAsyncDisposable
             {
                 _ = await CommandAsync("QUIT", TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or SocketException or TimeoutException or SmtpClientProtocolException or ObjectDisposedException)
+            catch (Exception e) when (e is IOException or SocketException or TimeoutException or SmtpClientProtocolException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
             {
                 // Closing anyway.
             }
