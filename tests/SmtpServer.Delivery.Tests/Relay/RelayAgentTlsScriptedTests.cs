@@ -108,7 +108,8 @@ public sealed class RelayAgentTlsScriptedTests : IDisposable
     public async Task Opportunistic_starttls_with_a_broken_handshake_reconnects_in_plaintext_and_delivers(bool garbage)
     {
         var connections = 0;
-        string? delivered = null;
+        // Set by the peer's handler, which may still be running when DeliverAsync returns.
+        var delivered = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var peer = new ScriptedLinePeer(async c =>
         {
             var n = Interlocked.Increment(ref connections);
@@ -120,7 +121,7 @@ public sealed class RelayAgentTlsScriptedTests : IDisposable
             }
 
             // The plaintext retry must not try STARTTLS again.
-            delivered = await AcceptOneAsync(c);
+            delivered.TrySetResult(await AcceptOneAsync(c));
         });
         var message = TestMessages.Write(_dir, TestMessages.Simple);
         var agent = Agent($"smtp://127.0.0.1:{peer.Port}");
@@ -131,8 +132,8 @@ public sealed class RelayAgentTlsScriptedTests : IDisposable
         Assert.Equal(2, peer.Connections);
         Assert.Equal(2, agent.ConnectionsOpened);
         Assert.Equal(1, peer.Received.Count(l => l == "STARTTLS"));
-        Assert.NotNull(delivered);
-        Assert.Contains("\r\nHello Alice.\r\n", delivered, StringComparison.Ordinal);
+        var data = await delivered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Contains("\r\nHello Alice.\r\n", data, StringComparison.Ordinal);
         Assert.Empty(peer.Errors);
     }
 
