@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.Features;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -47,6 +48,9 @@ internal sealed partial class AdminApi(
     ConfigReloader? reloader = null)
 {
     public const int MaxBodySize = 64 * 1024;
+
+    /// <summary>Oversized bodies up to this size are read and dropped before the 413.</summary>
+    private const int DrainLimit = 1024 * 1024;
     private const int DefaultLimit = 1000;
     private const int MaxLimit = 100_000;
     private static readonly string[] QueueQueryKeys = ["sender", "recipient", "domain", "state", "minAge", "maxAge", "limit"];
@@ -541,6 +545,15 @@ internal sealed partial class AdminApi(
     {
         if (context.Request.ContentLength > MaxBodySize)
         {
+            // Read (and drop) a moderately oversized body first: answering while the client is
+            // still sending makes the close a reset, and the client never sees the 413.
+            if (context.Request.ContentLength <= DrainLimit
+                && context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = DrainLimit;
+                await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted).ConfigureAwait(false);
+            }
+
             await WriteErrorAsync(context, 413, "too-large", $"the body is limited to {MaxBodySize} bytes").ConfigureAwait(false);
             return null;
         }

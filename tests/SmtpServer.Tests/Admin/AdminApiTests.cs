@@ -190,7 +190,15 @@ public sealed class AdminApiTests
     {
         await using var admin = await AdminServer.StartAsync();
         await admin.SendAsync("alice@client.test", "bob@remote.example");
+
+        // The scheduler learns of a committed message through its channel, just after the 250.
         var stats = await AdminServer.JsonAsync(await admin.Socket.GetAsync("v1/stats"), HttpStatusCode.OK);
+        for (var i = 0; i < 100 && stats.GetProperty("queueEnvelopes").GetInt32() == 0; i++)
+        {
+            await Task.Delay(20);
+            stats = await AdminServer.JsonAsync(await admin.Socket.GetAsync("v1/stats"), HttpStatusCode.OK);
+        }
+
         Assert.Equal(1, stats.GetProperty("queueEnvelopes").GetInt32());
         var counters = stats.GetProperty("counters");
         Assert.Equal(1, counters.GetProperty("smtpd_messages_accepted_total{listener=\"mx\"}").GetDouble());
