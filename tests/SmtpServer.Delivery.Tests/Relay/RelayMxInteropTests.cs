@@ -61,14 +61,14 @@ public sealed class RelayMxInteropTests : IDisposable
         Assert.True(File.Exists("/usr/sbin/dnsmasq"), "dnsmasq is missing: run .ci/run, which installs dnsmasq-base");
         Assert.True(File.Exists("/usr/bin/python3"), "/usr/bin/python3 is missing: run .ci/run, which installs python3 and aiosmtpd");
 
-        var dnsPort = FreePort(SocketType.Dgram);
+        // Started through the shared helper, which waits until dnsmasq answers (a query sent
+        // before it bound its port timed out under load).
+        var (dns, dnsPort) = await InteropPeers.StartDnsmasqAsync("--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.1");
+        await using var dnsOwner = dns;
         var smtpPort = FreePort(SocketType.Stream);
         var received = _dir.Combine("received.bin");
         var script = _dir.Combine("sink.py");
         await File.WriteAllTextAsync(script, Sink);
-        using var dns = Start(
-            "/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", $"--port={dnsPort}", "--listen-address=127.0.0.1", "--bind-interfaces",
-            "--no-resolv", "--no-hosts", "--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.1", "--user=root");
         using var sink = Start("/usr/bin/python3", script, smtpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), received);
         try
         {
@@ -104,8 +104,6 @@ public sealed class RelayMxInteropTests : IDisposable
                 sink.Kill(entireProcessTree: true);
             }
 
-            dns.Kill();
-            await dns.WaitForExitAsync();
         }
     }
 }
