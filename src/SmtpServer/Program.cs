@@ -83,7 +83,7 @@ internal static class Program
             }
         }
 
-        path ??= Environment.GetEnvironmentVariable("SMTPD_CONFIG") ?? Path.Combine("config", "smtpd.yaml");
+        path ??= Environment.GetEnvironmentVariable(ConfigLoader.ConfigPathVariable) ?? Path.Combine("config", "smtpd.yaml");
         var loaded = ConfigLoader.Load(path);
         if (loaded.Settings is null)
         {

@@ -24,6 +24,11 @@ internal static class ConfigLoader
     /// <summary>The prefix of environment overrides.</summary>
     public const string EnvironmentPrefix = "SMTPD_";
 
+    /// <summary>
+    /// Names the configuration file (deploy/Dockerfile sets it), not a key: never an override.
+    /// </summary>
+    public const string ConfigPathVariable = "SMTPD_CONFIG";
+
     /// <param name="path">The file; its extension chooses the format.</param>
     /// <param name="environment">Variables to apply as overrides; null means the process environment.</param>
     public static ConfigLoadResult Load(string path, IReadOnlyDictionary<string, string>? environment = null)
@@ -81,7 +86,8 @@ internal static class ConfigLoader
         var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in environment)
         {
-            if (name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase) && name.Length > EnvironmentPrefix.Length)
+            if (name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase) && name.Length > EnvironmentPrefix.Length
+                && !name.Equals(ConfigPathVariable, StringComparison.OrdinalIgnoreCase))
             {
                 overrides[name[EnvironmentPrefix.Length..].Replace("__", ConfigurationPath.KeyDelimiter, StringComparison.Ordinal)] = value;
             }

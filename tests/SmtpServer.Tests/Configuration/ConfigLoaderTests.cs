@@ -158,6 +158,7 @@ public sealed class ConfigLoaderTests : IDisposable
             ["smtpd_queue__expire"] = "2d",
             ["SMTPD_ACTIONS__LOCAL__MAILDIR__PATH"] = "/srv/mail/{user}",
             ["OTHER_SERVER__HOSTNAME"] = "ignored.test",
+            ["SMTPD_CONFIG"] = "/etc/smtpd/smtpd.yaml", // names the file (deploy/Dockerfile), not a key
         };
         var result = ConfigLoader.Load(RepositoryFile("config/smtpd.yaml"), env);
         Assert.True(result.Errors.Count == 0, string.Join("\n", result.Errors));
