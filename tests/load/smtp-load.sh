@@ -28,6 +28,12 @@ if [ ! -x "$smtp_source" ]; then
 fi
 export LD_LIBRARY_PATH="$tools/postfix/usr/lib/postfix"
 
+# Whatever happens (an error, a timeout, Ctrl-C), no server outlives the run.
+pids=()
+cleanup() { for p in "${pids[@]}"; do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 now() { date +%s.%N; }
@@ -38,7 +44,9 @@ measure() {
   local name=$1 port=$2 maildirs=$3
   local start accepted delivered n=0
   start=$(now)
-  "$smtp_source" "${reuse[@]}" -s "$sessions" -m "$messages" -l "$size" -f sender@example.test -t user@example.test "127.0.0.1:$port"
+  # In the background and waited for, so that a signal interrupts the run at once.
+  "$smtp_source" "${reuse[@]}" -s "$sessions" -m "$messages" -l "$size" -f sender@example.test -t user@example.test "127.0.0.1:$port" &
+  pids+=("$!"); wait "$!"
   accepted=$(now)
   for _ in $(seq 1 1200); do
     n=$(count_new "$maildirs"); [ "$n" -ge "$messages" ] && break; sleep 0.1
@@ -62,7 +70,7 @@ actions: { local: { maildir: { path: "$work/mail/{user}/Maildir" } } }
 rules: [ { from: any, for: { domain: [example.test] }, action: local } ]
 YAML
   dotnet src/SmtpServer/bin/Release/net10.0/smtpd.dll -c "$work/smtpd.yaml" > "$work/smtpd.log" 2>&1 &
-  pid=$!
+  pid=$!; pids+=("$pid")
   wait_port "$port"
   measure ours "$port" "$work/mail"
   kill "$pid"; wait "$pid" 2>/dev/null || true
@@ -86,7 +94,7 @@ CONF
     mount --bind '$work/spool' /var/spool && mount --bind '$work/run' /run &&
     mount --bind '$work/resolv.conf' /etc/resolv.conf &&
     exec /usr/sbin/smtpd -d -f '$work/smtpd.conf'" > "$work/smtpd.log" 2>&1 &
-  local pid=$!
+  local pid=$!; pids+=("$pid")
   wait_port "$port"
   measure opensmtpd "$port" "$work/mail"
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
