@@ -72,6 +72,11 @@ internal static class QueueReader
             {
                 record = null;
             }
+            catch (IOException) when (!File.Exists(path))
+            {
+                // Delivered (and removed) while we looked: not unreadable, just gone.
+                continue;
+            }
 
             if (record is not null)
             {

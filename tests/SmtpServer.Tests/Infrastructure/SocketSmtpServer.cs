@@ -63,8 +63,11 @@ internal sealed class SocketSmtpServer : IAsyncDisposable
 
     public Task<SmtpTestClient> ConnectAsync() => SmtpTestClient.ConnectAsync(EndPoint);
 
-    public IReadOnlyList<StoredMessage> Committed() =>
-        new FileQueueStore(new FileQueueStoreOptions(Settings.Queue.Path), TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<FileQueueStore>.Instance).Load();
+    /// <summary>
+    /// The committed messages, read without touching the spool: the server may be running and
+    /// delivering (FileQueueStore.Load is for start-up only; it cleans up as it reads).
+    /// </summary>
+    public IReadOnlyList<StoredMessage> Committed() => QueueReader.Read(Settings.Queue.Path).Messages;
 
     public async Task StopAsync() => await _app.StopAsync();
 
