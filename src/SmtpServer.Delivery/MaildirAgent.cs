@@ -37,13 +37,7 @@ internal sealed class MaildirAgent : IDeliveryAgent
 
     public bool IsLocal => true;
 
-    public string DestinationOf(EnvelopeRecord envelope)
-    {
-        ArgumentNullException.ThrowIfNull(envelope);
-
-        // An unsafe recipient still needs a key; DeliverAsync then fails it with 5.1.3.
-        return _path.TryExpand(LocalRecipient.From(envelope.Recipient), out var path) ? path : "unsafe:" + LocalRecipient.FormatAddress(envelope.Recipient);
-    }
+    public string DestinationOf(EnvelopeRecord envelope) => _path.DestinationOf(envelope);
 
     public ValueTask<IReadOnlyList<DeliveryResult>> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
     {

@@ -41,11 +41,7 @@ internal sealed class MboxAgent : IDeliveryAgent
     /// <summary>For tests: wraps the mbox stream (e.g. to fail after N bytes, like a full disk).</summary>
     internal Func<Stream, Stream>? OutputFilter { get; init; }
 
-    public string DestinationOf(EnvelopeRecord envelope)
-    {
-        ArgumentNullException.ThrowIfNull(envelope);
-        return _path.TryExpand(LocalRecipient.From(envelope.Recipient), out var path) ? path : "unsafe:" + LocalRecipient.FormatAddress(envelope.Recipient);
-    }
+    public string DestinationOf(EnvelopeRecord envelope) => _path.DestinationOf(envelope);
 
     public ValueTask<IReadOnlyList<DeliveryResult>> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
     {

@@ -1,3 +1,4 @@
+using SmtpServer.Core.Queue;
 using System.Text;
 
 namespace SmtpServer.Delivery;
@@ -53,6 +54,16 @@ internal sealed class PathTemplate
     public string Root { get; }
 
     public override string ToString() => _template;
+
+    /// <summary>
+    /// The scheduler's grouping key for a recipient: the expanded path. An unsafe recipient
+    /// still needs a key; the agent's delivery then fails it with 5.1.3.
+    /// </summary>
+    public string DestinationOf(EnvelopeRecord envelope)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        return TryExpand(LocalRecipient.From(envelope.Recipient), out var path) ? path : "unsafe:" + LocalRecipient.FormatAddress(envelope.Recipient);
+    }
 
     /// <summary>Expands the template for <paramref name="recipient"/>, or returns false when an expansion is unsafe.</summary>
     public bool TryExpand(LocalRecipient recipient, out string path)
