@@ -17,9 +17,9 @@ internal sealed record MaildirAgentOptions(string PathTemplate) : LocalAgentOpti
 /// <param name="StaleLockAge">A <c>.lock</c> file older than this is considered left behind by a crash and removed (default 5 min).</param>
 internal sealed record MboxAgentOptions(string PathTemplate, TimeSpan? LockTimeout = null, TimeSpan? StaleLockAge = null) : LocalAgentOptions
 {
-    public TimeSpan EffectiveLockTimeout => LockTimeout ?? TimeSpan.FromSeconds(30);
+    public TimeSpan EffectiveLockTimeout => LockTimeout ?? MboxWriter.DefaultLockTimeout;
 
-    public TimeSpan EffectiveStaleLockAge => StaleLockAge ?? TimeSpan.FromMinutes(5);
+    public TimeSpan EffectiveStaleLockAge => StaleLockAge ?? MboxWriter.DefaultStaleLockAge;
 }
 
 /// <summary>lmtp: { address }.</summary>
@@ -48,5 +48,5 @@ internal sealed record LmtpAgentOptions(string Address, string? LhloName = null)
 /// <param name="Timeout">After this the program and its children are killed and the delivery is retried (default 5 min, OpenSMTPD's).</param>
 internal sealed record CommandAgentOptions(string Run, IReadOnlyList<string> Args, TimeSpan? Timeout = null) : LocalAgentOptions
 {
-    public TimeSpan EffectiveTimeout => Timeout ?? TimeSpan.FromMinutes(5);
+    public TimeSpan EffectiveTimeout => Timeout ?? CommandRunner.DefaultTimeout;
 }
