@@ -16,7 +16,9 @@ internal static class Program
                smtpd encrypt
           -c, --config FILE   configuration file, YAML (.yaml/.yml) or JSON (.json);
                               default: $SMTPD_CONFIG, else config/smtpd.yaml
-          --check             validate the configuration and exit (0: valid, 1: errors)
+          --check             validate the configuration and exit (0: valid, 1: errors);
+                              warnings (e.g. an alias to a command the action does not
+                              allow) go to stderr and do not fail the check
           --explain-route     print which rule matches --to and why, the action, and the
                               recipients aliases/virtual tables expand it to (no mail is sent)
           --client-cert NAME  with --explain-route: the client presented a verified certificate
@@ -109,6 +111,11 @@ internal static class Program
 
         if (check)
         {
+            foreach (var warning in loaded.Settings.Warnings)
+            {
+                await Console.Error.WriteLineAsync($"{path}: warning: {warning}").ConfigureAwait(false);
+            }
+
             await Console.Out.WriteLineAsync($"{path}: configuration OK").ConfigureAwait(false);
             return 0;
         }

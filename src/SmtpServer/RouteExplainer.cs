@@ -64,9 +64,9 @@ internal static class RouteExplainer
                 }
 
                 await output.WriteLineAsync("recipients:").ConfigureAwait(false);
-                foreach (var (recipient, action) in expansion.Recipients)
+                foreach (var (recipient, action, target) in expansion.Recipients)
                 {
-                    await output.WriteLineAsync($"  <{recipient.Address}> action {action}").ConfigureAwait(false);
+                    await output.WriteLineAsync($"  <{recipient.Address}> action {action}" + (target is null ? string.Empty : $" {target.Kind.ToString().ToLowerInvariant()} {target}")).ConfigureAwait(false);
                 }
             }
 

@@ -32,9 +32,7 @@ public sealed class CommandAgentTests : IDisposable
 
     public CommandAgentTests()
     {
-        _script = _dir.Combine("deliver.sh");
-        File.WriteAllText(_script, Script.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n");
-        File.SetUnixFileMode(_script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        _script = TestMessages.WriteExecutable(_dir, "deliver.sh", Script);
         _out = _dir.Combine("out");
         Directory.CreateDirectory(_out);
     }

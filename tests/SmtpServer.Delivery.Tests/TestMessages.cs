@@ -34,6 +34,15 @@ internal static class TestMessages
         return path;
     }
 
+    /// <summary>Writes a script with LF line endings, executable by its owner only.</summary>
+    public static string WriteExecutable(TempDirectory directory, string name, string script)
+    {
+        var path = directory.Combine(name);
+        File.WriteAllText(path, script.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
+    }
+
     public static AddressRecord Address(string address)
     {
         var at = address.LastIndexOf('@');

@@ -55,6 +55,16 @@ internal sealed record EnvelopeRecord
     /// <summary>The action (from <c>actions:</c>) the rules chose for this recipient.</summary>
     public required string Action { get; init; }
 
+    /// <summary>
+    /// An alias's <c>/file</c> or <c>|command</c> that <see cref="Action"/> delivers to instead of
+    /// the recipient's mailbox, or null for ordinary delivery. Absent in records written before
+    /// alias targets existed, which reads as null. Left out when null, so that a server rolled
+    /// back to a version without targets still reads ordinary envelopes; one with a target it
+    /// would deliver to the mailbox instead, so there it goes to corrupt/, as it should.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DeliveryTarget? Target { get; init; }
+
     public required string Listener { get; init; }
 
     public required string ClientAddress { get; init; }
@@ -114,6 +124,7 @@ internal sealed record EnvelopeRecord
             Size = message.MailParameters.Size,
             MailAuth = message.MailParameters.Auth,
             Action = recipient.Action,
+            Target = recipient.Target,
             Listener = message.Listener,
             ClientAddress = message.ClientAddress,
             ClientHostName = message.ClientHostName,
@@ -151,6 +162,11 @@ internal sealed record EnvelopeRecord
         if (Action.Length == 0 || Listener.Length == 0 || Recipient.LocalPart.Length == 0)
         {
             return "empty action, listener or recipient";
+        }
+
+        if (Target?.Validate() is { } target)
+        {
+            return target;
         }
 
         return Attempts < 0 ? "negative attempt count" : null;

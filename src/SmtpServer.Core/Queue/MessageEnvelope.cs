@@ -30,5 +30,5 @@ internal sealed record MessageEnvelope
     public required DateTimeOffset ReceivedAt { get; init; }
 }
 
-/// <summary>One recipient of a message and the action the rules chose for it.</summary>
-internal sealed record RecipientEnvelope(Mailbox Recipient, RcptParameters Parameters, string Action);
+/// <summary>One recipient of a message, the action the rules chose for it, and an alias's file or command target, if any.</summary>
+internal sealed record RecipientEnvelope(Mailbox Recipient, RcptParameters Parameters, string Action, DeliveryTarget? Target = null);

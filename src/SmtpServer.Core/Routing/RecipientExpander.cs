@@ -1,5 +1,4 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
+using SmtpServer.Core.Queue;
 using SmtpServer.Protocol;
 
 namespace SmtpServer.Core.Routing;
@@ -7,7 +6,7 @@ namespace SmtpServer.Core.Routing;
 /// <summary>What a local action adds to routing: its <c>aliases</c>, <c>virtual</c> and <c>users</c> tables.</summary>
 internal sealed record ActionExpansion
 {
-    /// <summary>aliases(5): local part → users, addresses, <c>error:</c> replies.</summary>
+    /// <summary>aliases(5): local part → users, addresses, files, commands, <c>error:</c> replies.</summary>
     public ILookupTable? Aliases { get; init; }
 
     /// <summary>Virtual users: <c>user@domain</c>, then <c>user</c>, then <c>@domain</c>, then <c>@</c>.</summary>
@@ -16,14 +15,25 @@ internal sealed record ActionExpansion
     /// <summary>The local users that exist (a list, map or credentials table): others are refused at RCPT.</summary>
     public ILookupTable? Users { get; init; }
 
+    /// <summary><c>aliasTargets</c>: whether <c>/file</c> and <c>|command</c> values may be used (none by default).</summary>
+    public AliasTargetPermissions Permissions { get; init; }
+
     public bool Expands => Aliases is not null || Virtual is not null || Users is not null;
 }
 
-/// <summary>One address an RCPT became, and the action that delivers it.</summary>
-internal sealed record ExpandedRecipient(Mailbox Recipient, string Action);
+/// <summary>
+/// One address an RCPT became and the action that delivers it; with <paramref name="Target"/>
+/// an alias's file or command, delivered by that action on behalf of <paramref name="Recipient"/>
+/// (the address whose alias named it).
+/// </summary>
+internal sealed record ExpandedRecipient(Mailbox Recipient, string Action, DeliveryTarget? Target = null);
 
-/// <summary>The recipients an RCPT expands to, or the reply that refuses it; plus how it got there.</summary>
-internal sealed record ExpansionResult(IReadOnlyList<ExpandedRecipient> Recipients, SmtpReply? Reject, IReadOnlyList<string> Trace)
+/// <summary>
+/// The recipients an RCPT expands to, or the reply that refuses it; plus how it got there.
+/// <paramref name="Problem"/> says what in the configuration refused it (a file or command the
+/// action does not allow, a malformed value), for the operator's log.
+/// </summary>
+internal sealed record ExpansionResult(IReadOnlyList<ExpandedRecipient> Recipients, SmtpReply? Reject, IReadOnlyList<string> Trace, string? Problem = null)
 {
     public bool Accepted => Reject is null;
 }
@@ -35,8 +45,11 @@ internal sealed record ExpansionResult(IReadOnlyList<ExpandedRecipient> Recipien
 /// rules again as <c>from local</c>, so an alias may point to a remote address and be relayed.
 /// A recipient of an action with aliases, virtual or users that none of them knows is refused
 /// (550 5.1.1), here at RCPT time, so the server never bounces to a forged sender.
+/// A <c>/file</c> or <c>|command</c> value is used only when the action's <c>aliasTargets</c>
+/// allows it (OpenSMTPD: "<c>|command</c> only where the action allows it"); otherwise the RCPT
+/// is refused (550 5.7.1), never half-delivered to the other values.
 /// </summary>
-internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDictionary<string, ActionExpansion> actions, char delimiter = '+')
+internal sealed class RecipientExpander(IRouter router, IReadOnlyDictionary<string, ActionExpansion> actions, char delimiter = '+')
 {
     /// <summary>OpenSMTPD's EXPAND_DEPTH.</summary>
     public const int MaxDepth = 10;
@@ -52,6 +65,13 @@ internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDiction
 
     public static readonly SmtpReply ExpansionProblem = new(524, "5.2.4", "Mailing list expansion problem");
 
+    /// <summary>A value the server cannot use as written (the table is broken): the sender may retry after it is fixed.</summary>
+    public static readonly SmtpReply BrokenAlias = new(451, "4.3.0", "Temporary failure");
+
+    /// <summary>RFC 3463 X.7.1: delivery not authorized; the action's policy forbids this kind of target.</summary>
+    public static SmtpReply TargetNotAllowed(Mailbox recipient, DeliveryTargetKind kind) =>
+        new(550, "5.7.1", $"Invalid recipient: <{recipient.Address}>: delivery to a {(kind == DeliveryTargetKind.File ? "file" : "command")} is not allowed");
+
     public async ValueTask<ExpansionResult> ExpandAsync(RoutingRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -65,7 +85,7 @@ internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDiction
 
         return reply is null
             ? new ExpansionResult(state.Results, null, state.Trace)
-            : new ExpansionResult([], reply, state.Trace);
+            : new ExpansionResult([], reply, state.Trace, state.Problem);
     }
 
     private async ValueTask<SmtpReply?> VisitAsync(State state, Mailbox address, int depth, string? localAction, CancellationToken cancellationToken)
@@ -145,37 +165,46 @@ internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDiction
         }
 
         state.Trace.Add($"{indent}{address.Address}: {(isVirtual ? "virtual" : "alias")} '{entry.Key}' → {string.Join(", ", entry.Values)}");
-        // A map entry holds one "a, b" value; an aliases entry is already split.
-        foreach (var value in entry.Values.SelectMany(v => v.StartsWith("error:", StringComparison.OrdinalIgnoreCase)
-            ? [v]
-            : v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+
+        foreach (var target in AliasTarget.ParseAll(entry))
         {
-            if (value.StartsWith("error:", StringComparison.OrdinalIgnoreCase))
-            {
-                return ErrorReply(value, state, indent);
-            }
-
-            if (value[0] is '|' or '/' || value.StartsWith(":include:", StringComparison.OrdinalIgnoreCase))
-            {
-                // Commands, files and includes would run with the server's rights: not from a table.
-                state.Trace.Add($"{indent}  {value}: commands, files and :include: are not allowed; skipped");
-                continue;
-            }
-
             SmtpReply? reply;
-            if (value.Contains('@', StringComparison.Ordinal))
+            switch (target)
             {
-                var at = value.LastIndexOf('@');
-                reply = await VisitAsync(state, new Mailbox(value[..at], value[(at + 1)..]), depth + 1, null, cancellationToken).ConfigureAwait(false);
-            }
-            else if (isVirtual)
-            {
-                // A virtual user's value without a domain is a local user (the mailbox owner).
-                reply = Add(state, new Mailbox(value, address.Domain), action, indent + "  ");
-            }
-            else
-            {
-                reply = await VisitAsync(state, new Mailbox(value, address.Domain), depth + 1, action, cancellationToken).ConfigureAwait(false);
+                case ErrorTarget { Reply: { } errorReply } error:
+                    state.Trace.Add($"{indent}  {error.Text}");
+                    return errorReply;
+                case ErrorTarget error:
+                    state.Trace.Add($"{indent}  '{error.Text}' is not 'error:4xx|5xx text'");
+                    state.Problem = $"alias '{entry.Key}': '{error.Text}' is not 'error:4xx|5xx text'";
+                    return BrokenAlias;
+                case InvalidTarget invalid:
+                    state.Trace.Add($"{indent}  {invalid.Text}: {invalid.Problem}");
+                    state.Problem = $"alias '{entry.Key}': '{invalid.Text}': {invalid.Problem}";
+                    return BrokenAlias;
+                case IncludeTarget include:
+                    // :include: would read any file the server can read: not from a table.
+                    state.Trace.Add($"{indent}  :include:{include.Path}: :include: is not supported; skipped");
+                    continue;
+                case FileTarget { Target: var file }:
+                    reply = AddTarget(state, address, action, expansion.Permissions, entry.Key, file, indent + "  ");
+                    break;
+                case CommandTarget { Target: var command }:
+                    reply = AddTarget(state, address, action, expansion.Permissions, entry.Key, command, indent + "  ");
+                    break;
+                case AddressTarget remote:
+                    reply = await VisitAsync(state, remote.Address, depth + 1, null, cancellationToken).ConfigureAwait(false);
+                    break;
+                case LocalUserTarget local:
+                    var localUser = new Mailbox(local.User, address.Domain);
+
+                    // A virtual user's value without a domain is a local user (the mailbox owner).
+                    reply = isVirtual
+                        ? Add(state, localUser, action, indent + "  ")
+                        : await VisitAsync(state, localUser, depth + 1, action, cancellationToken).ConfigureAwait(false);
+                    break;
+                default:
+                    throw new System.Diagnostics.UnreachableException($"alias target {target.GetType().Name}");
             }
 
             if (reply is not null)
@@ -187,9 +216,29 @@ internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDiction
         return null;
     }
 
-    private static SmtpReply? Add(State state, Mailbox address, string action, string indent)
+    /// <summary>
+    /// A file or command, delivered by <paramref name="action"/> for <paramref name="address"/> if
+    /// the action allows that kind. The same file or command reached twice is one delivery.
+    /// </summary>
+    private static SmtpReply? AddTarget(State state, Mailbox address, string action, AliasTargetPermissions permissions, string key, DeliveryTarget target, string indent)
     {
-        if (!state.Seen.Add($"{action}\n{address.Address.ToLowerInvariant()}"))
+        var needed = target.Kind == DeliveryTargetKind.File ? AliasTargetPermissions.Files : AliasTargetPermissions.Commands;
+        if (!permissions.HasFlag(needed))
+        {
+            var kind = target.Kind == DeliveryTargetKind.File ? "files" : "commands";
+            state.Trace.Add($"{indent}{target}: action '{action}' does not allow {kind} (aliasTargets.{kind}: true)");
+            state.Problem = $"alias '{key}' → {target}: action '{action}' does not allow {kind}";
+            return TargetNotAllowed(state.Request.Recipient, target.Kind);
+        }
+
+        return Add(state, address, action, indent, target);
+    }
+
+    /// <summary>One result, unless the same address of the same action, or the same file or command, is there already.</summary>
+    private static SmtpReply? Add(State state, Mailbox address, string action, string indent, DeliveryTarget? target = null)
+    {
+        var key = target is null ? $"{action}\n{address.Address.ToLowerInvariant()}" : $"\0{target.Kind}\0{target}";
+        if (!state.Seen.Add(key))
         {
             return null;
         }
@@ -200,27 +249,9 @@ internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDiction
             return ExpansionProblem;
         }
 
-        state.Trace.Add($"{indent}{address.Address}: action '{action}'");
-        state.Results.Add(new ExpandedRecipient(address, action));
+        state.Trace.Add(target is null ? $"{indent}{address.Address}: action '{action}'" : $"{indent}{target}: action '{action}' for {address.Address}");
+        state.Results.Add(new ExpandedRecipient(address, action, target));
         return null;
-    }
-
-    private static SmtpReply ErrorReply(string value, State state, string indent)
-    {
-        var match = ErrorPattern().Match(value);
-        if (!match.Success)
-        {
-            state.Trace.Add($"{indent}  '{value}' is not 'error:4xx|5xx text'");
-            return new SmtpReply(451, "4.3.0", "Temporary failure");
-        }
-
-        var code = int.Parse(match.Groups["code"].Value, CultureInfo.InvariantCulture);
-        var status = match.Groups["status"].Success && match.Groups["status"].Value[0] == match.Groups["code"].Value[0]
-            ? match.Groups["status"].Value
-            : $"{match.Groups["code"].Value[0]}.0.0";
-        var text = match.Groups["text"].Value.Trim();
-        state.Trace.Add($"{indent}  {value}");
-        return new SmtpReply(code, status, text.Length == 0 ? "Delivery refused" : text);
     }
 
     private string StripTag(string user)
@@ -255,9 +286,6 @@ internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDiction
         yield return "@";
     }
 
-    [GeneratedRegex(@"^error:\s*(?<code>[45][0-9][0-9])(?:[ -](?<status>[45]\.[0-9]{1,3}\.[0-9]{1,3}))?(?<text>[\x20-\x7E]*)$", RegexOptions.IgnoreCase)]
-    private static partial Regex ErrorPattern();
-
     private sealed class State(RoutingRequest request)
     {
         public RoutingRequest Request { get; } = request;
@@ -269,5 +297,7 @@ internal sealed partial class RecipientExpander(IRouter router, IReadOnlyDiction
         public HashSet<string> Visited { get; } = new(StringComparer.Ordinal);
 
         public List<string> Trace { get; } = [];
+
+        public string? Problem { get; set; }
     }
 }

@@ -108,22 +108,32 @@ internal static class TableFileParser
         return (line[..end], value.Trim());
     }
 
-    /// <summary>Comma-separated values; a value in double quotes may hold commas (<c>"|cmd a,b"</c>).</summary>
-    private static List<string> SplitValues(string text)
+    /// <summary>
+    /// Comma-separated values. Double quotes protect commas (<c>"|cmd a,b"</c>), with <c>\"</c>
+    /// and <c>\\</c> escaped inside them; a value wholly in double quotes is returned without
+    /// them (and unescaped), any other value verbatim, so the quotes of a command line stay for
+    /// <see cref="CommandLine"/>. <c>error:5xx text</c> takes the rest of the value, commas
+    /// included. With <paramref name="expanding"/> (the expander splitting a map value, or an
+    /// aliases value again) a <c>|command</c> also takes the rest: an aliases value that still
+    /// holds a comma in a command was quoted in the file.
+    /// </summary>
+    internal static List<string> SplitValues(string text, bool expanding = false)
     {
         var values = new List<string>();
         var current = new System.Text.StringBuilder();
         var quoted = false;
+        var escaped = false;
         foreach (var c in text)
         {
-            if (c == '"')
+            if (escaped || (quoted && c == '\\'))
+            {
+                escaped = !escaped;
+            }
+            else if (c == '"')
             {
                 quoted = !quoted;
-                continue;
             }
-
-            // error:5xx text takes the rest of the value, commas included.
-            if (c == ',' && !quoted && !current.ToString().TrimStart().StartsWith("error:", StringComparison.OrdinalIgnoreCase))
+            else if (c == ',' && !quoted && !TakesRest(current))
             {
                 Add();
                 continue;
@@ -135,14 +145,50 @@ internal static class TableFileParser
         Add();
         return values;
 
+        bool TakesRest(System.Text.StringBuilder value)
+        {
+            var start = value.ToString().TrimStart();
+            return start.StartsWith("error:", StringComparison.OrdinalIgnoreCase) || (expanding && start.StartsWith('|'));
+        }
+
         void Add()
         {
-            var value = current.ToString().Trim();
+            var value = Unquote(current.ToString().Trim());
             current.Clear();
             if (value.Length > 0)
             {
                 values.Add(value);
             }
         }
+    }
+
+    /// <summary>
+    /// A value wholly in double quotes without them, <c>\"</c> and <c>\\</c> unescaped; any other
+    /// value as it is (<c>"a b"@example.org</c> keeps its quoted local part).
+    /// </summary>
+    internal static string Unquote(string value)
+    {
+        if (value.Length < 2 || value[0] != '"' || value[^1] != '"')
+        {
+            return value;
+        }
+
+        var inner = new System.Text.StringBuilder(value.Length);
+        for (var i = 1; i < value.Length - 1; i++)
+        {
+            var c = value[i];
+            if (c == '\\' && i + 1 < value.Length - 1 && value[i + 1] is '"' or '\\')
+            {
+                c = value[++i];
+            }
+            else if (c == '"')
+            {
+                return value; // Two quoted strings ("a"@b"c"), not one.
+            }
+
+            inner.Append(c);
+        }
+
+        return inner.ToString().Trim();
     }
 }

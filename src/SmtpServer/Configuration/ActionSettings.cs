@@ -1,3 +1,5 @@
+using SmtpServer.Core.Routing;
+
 namespace SmtpServer.Configuration;
 
 /// <summary>One entry of actions: (an OpenSMTPD dispatcher): exactly one agent, plus options.</summary>
@@ -15,6 +17,13 @@ internal sealed record ActionSettings
 
     /// <summary>actions.X.users: name of a table of the local users that exist, or null.</summary>
     public string? UsersTable { get; init; }
+
+    /// <summary>
+    /// actions.X.aliasTargets: { files, commands }: whether this action's aliases or virtual
+    /// entries may name a <c>/file</c> or a <c>|command</c>. Both off by default: an alias file
+    /// someone else can edit must not become code execution as the server's user.
+    /// </summary>
+    public AliasTargetPermissions AliasTargets { get; init; }
 
     /// <summary>actions.X.maxDeliveries: this action's deliveries in progress at once.</summary>
     public int MaxDeliveries { get; init; } = DefaultMaxDeliveries;

@@ -48,6 +48,9 @@ internal sealed record ServerSettings
 
     public LogSettings Logging { get; init; } = new();
 
+    /// <summary>What the configuration does that is allowed but probably not meant (printed by --check, logged at start and reload).</summary>
+    public IReadOnlyList<ConfigError> Warnings { get; init; } = [];
+
     /// <summary>actions: by name (case-insensitive), with their agent settings.</summary>
     public IReadOnlyDictionary<string, ActionSettings> ActionDefinitions { get; init; } = new Dictionary<string, ActionSettings>();
 

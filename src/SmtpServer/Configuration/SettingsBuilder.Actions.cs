@@ -144,7 +144,7 @@ internal sealed partial class SettingsBuilder
                 continue;
             }
 
-            CheckKeys(node, [.. AgentKinds, "aliases", "virtual", "users", "maxDeliveries"]);
+            CheckKeys(node, [.. AgentKinds, "aliases", "virtual", "users", "aliasTargets", "maxDeliveries"]);
             var kinds = AgentKinds.Where(k => node[k] is not null).ToList();
             if (kinds.Count == 0)
             {
@@ -175,6 +175,8 @@ internal sealed partial class SettingsBuilder
                 Error(node["virtual"]!, "aliases and virtual cannot both be used on one action (OpenSMTPD's rule)");
             }
 
+            var aliasTargets = ReadAliasTargets(node, aliases ?? @virtual);
+
             var agentNode = node[kinds[0]]!;
             if (!agentNode.IsEmpty && (!agentNode.HasChildren || agentNode.IsList))
             {
@@ -192,11 +194,85 @@ internal sealed partial class SettingsBuilder
             };
             if (agent is not null)
             {
-                result[node.Key] = new ActionSettings { Name = node.Key, Agent = agent, AliasesTable = aliases, VirtualTable = @virtual, UsersTable = users, MaxDeliveries = maxDeliveries };
+                result[node.Key] = new ActionSettings { Name = node.Key, Agent = agent, AliasesTable = aliases, VirtualTable = @virtual, UsersTable = users, AliasTargets = aliasTargets, MaxDeliveries = maxDeliveries };
             }
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// aliasTargets: { files: bool, commands: bool }, both false by default. Only meaningful
+    /// with aliases or virtual; the targets the table holds are checked by
+    /// <see cref="CheckAliasTargets"/> once every action is known.
+    /// </summary>
+    private AliasTargetPermissions ReadAliasTargets(ConfigNode action, string? table)
+    {
+        var node = Section(action, "aliasTargets");
+        if (node is null)
+        {
+            return AliasTargetPermissions.None;
+        }
+
+        CheckKeys(node, "files", "commands");
+        if (table is null)
+        {
+            Error(node, "needs aliases or virtual on the same action: only alias values can name a file or a command");
+        }
+
+        return (ReadBool(node, "files", false) ? AliasTargetPermissions.Files : AliasTargetPermissions.None)
+            | (ReadBool(node, "commands", false) ? AliasTargetPermissions.Commands : AliasTargetPermissions.None);
+    }
+
+    /// <summary>
+    /// Reads every action's aliases or virtual table once: a <c>/file</c> or <c>|command</c> that
+    /// cannot be used as written is an error (like any bad table line); one the action does not
+    /// allow is a warning, since refusing it (550 5.7.1 at RCPT) may be what the operator wants.
+    /// Tables are read again when they change; this only catches what is there at start or reload.
+    /// </summary>
+    private void CheckAliasTargets(IEnumerable<ActionSettings> actions)
+    {
+        var reported = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var action in actions)
+        {
+            var name = action.AliasesTable ?? action.VirtualTable;
+            if (name is null || _lookupTables.GetValueOrDefault(name) is not FileTable table || !File.Exists(table.Path))
+            {
+                continue;
+            }
+
+            IEnumerable<TableEntry> entries;
+            try
+            {
+                entries = table.Contents.Entries;
+            }
+            catch (TableUnavailableException)
+            {
+                continue; // Reported by LoadFileTable.
+            }
+
+            foreach (var entry in entries)
+            {
+                foreach (var target in AliasTarget.ParseAll(entry))
+                {
+                    var (kind, flag, delivery) = target switch
+                    {
+                        FileTarget file => ("files", AliasTargetPermissions.Files, file.Target),
+                        CommandTarget command => ("commands", AliasTargetPermissions.Commands, command.Target),
+                        _ => (string.Empty, AliasTargetPermissions.None, null),
+                    };
+                    if (target is InvalidTarget invalid && reported.Add($"{name}\n{entry.Key}\n{invalid.Text}"))
+                    {
+                        Error($"tables.{name}.path", $"'{table.Path}': alias '{entry.Key}': '{invalid.Text}': {invalid.Problem}");
+                    }
+                    else if (delivery is not null && !action.AliasTargets.HasFlag(flag))
+                    {
+                        _warnings.Add(new ConfigError($"actions.{action.Name}.aliasTargets.{kind}",
+                            $"alias '{entry.Key}' in table '{name}' names {delivery}, which this action does not allow: RCPT to it is refused with 550 5.7.1 (set aliasTargets.{kind}: true to deliver it)"));
+                    }
+                }
+            }
+        }
     }
 
     private AgentSettings? ReadPathAgent(ConfigNode node, Func<string, AgentSettings> create)

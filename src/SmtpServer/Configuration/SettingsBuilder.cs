@@ -11,6 +11,9 @@ namespace SmtpServer.Configuration;
 /// </summary>
 internal sealed partial class SettingsBuilder(List<ConfigError> errors)
 {
+    /// <summary>Problems that do not stop the server (<c>smtpd --check</c> prints them, start and reload log them).</summary>
+    private readonly List<ConfigError> _warnings = [];
+
     private char _delimiter = '+';
 
     private static readonly string[] TopLevelKeys = ["server", "queue", "admin", "logging", "listeners", "tables", "actions", "rules", "dns"];
@@ -30,6 +33,7 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
         var listeners = ReadListeners(root, tables);
         var actions = ReadActions(Section(root, "actions"), tables);
         var dnsServers = ReadDns(Section(root, "dns"));
+        CheckAliasTargets(actions.Values);
 
         var localNames = new List<string> { "localhost", hostname };
         localNames.AddRange(listeners.Select(l => l.Hostname).OfType<string>());
@@ -45,6 +49,7 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
                 Aliases = a.AliasesTable is null ? null : _lookupTables.GetValueOrDefault(a.AliasesTable),
                 Virtual = a.VirtualTable is null ? null : _lookupTables.GetValueOrDefault(a.VirtualTable),
                 Users = a.UsersTable is null ? null : _lookupTables.GetValueOrDefault(a.UsersTable),
+                Permissions = a.AliasTargets,
             },
             StringComparer.OrdinalIgnoreCase), _delimiter);
 
@@ -73,6 +78,7 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
             SubaddressDelimiter = _delimiter,
             LocalNames = localNames,
             DnsServers = dnsServers,
+            Warnings = _warnings,
         };
     }
 

@@ -58,6 +58,11 @@ internal sealed class ConfigReloader(string path, SmtpServices services, ILogger
                 return new ConfigReloadResult(false, errors, []);
             }
 
+            foreach (var warning in loaded.Settings.Warnings)
+            {
+                HostLog.ConfigWarning(logger, warning.Key, warning.Message);
+            }
+
             var running = services.Settings;
             var changed = ChangedListeners(running.Listeners, loaded.Settings.Listeners).ToList();
             foreach (var name in changed)

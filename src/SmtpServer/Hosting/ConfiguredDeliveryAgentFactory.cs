@@ -9,7 +9,8 @@ namespace SmtpServer.Hosting;
 
 /// <summary>
 /// Builds agents from <c>actions:</c>: the local agents (maildir, mbox, lmtp, command) and the
-/// relay agent from SmtpServer.Delivery. A relay whose credentials cannot be read gets an agent
+/// relay agent from SmtpServer.Delivery, each inside an <see cref="AliasTargetAgent"/> that
+/// delivers the action's aliases(5) file and command targets. A relay whose credentials cannot be read gets an agent
 /// that answers every recipient with a temporary failure, so that mail stays queued (retried,
 /// then expired with a bounce) instead of being lost. The scheduler creates each action's agent
 /// once and keeps it.
@@ -25,7 +26,15 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
         var settings = actions.TryGetValue(action, out var found)
             ? found
             : actions.Values.FirstOrDefault(a => string.Equals(a.Name, action, StringComparison.OrdinalIgnoreCase));
-        return settings is null ? null : Create(settings);
+        if (settings is null)
+        {
+            return null;
+        }
+
+        // Every action, even one whose aliasTargets allows nothing: an envelope queued with a
+        // file or command target (before a config change) must never reach the mailbox agent
+        // as if it were an ordinary recipient.
+        return new AliasTargetAgent(Create(settings), settings.AliasTargets, time, loggerFactory.CreateLogger<AliasTargetAgent>());
     }
 
     private IDeliveryAgent Create(ActionSettings settings) => settings.Agent switch

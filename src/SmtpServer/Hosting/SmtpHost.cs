@@ -117,6 +117,10 @@ internal static class SmtpHost
             }
 
             AdminEndpoints.Started(settings.Admin, hostLogger);
+            foreach (var warning in settings.Warnings)
+            {
+                HostLog.ConfigWarning(hostLogger, warning.Key, warning.Message);
+            }
         });
         app.Lifetime.ApplicationStopping.Register(() => HostLog.Stopping(hostLogger, settings.ShutdownTimeout));
         app.Lifetime.ApplicationStopped.Register(() =>

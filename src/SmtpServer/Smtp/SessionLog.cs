@@ -43,4 +43,7 @@ internal static partial class SessionLog
 
     [LoggerMessage(1110, LogLevel.Warning, "{SessionId} smtp starttls discarded {Bytes} bytes sent after STARTTLS in plain text", EventName = "SmtpStartTlsDiscarded")]
     public static partial void DiscardedAfterStartTls(ILogger logger, string sessionId, long bytes);
+
+    [LoggerMessage(1111, LogLevel.Warning, "{SessionId} smtp recipient <{Recipient}> refused with {Reply}: {Problem}", EventName = "SmtpAliasRefused")]
+    public static partial void AliasRefused(ILogger logger, string sessionId, string recipient, string reply, string problem);
 }

@@ -253,6 +253,13 @@ internal sealed partial class SmtpSession
                 var expansion = await expander.ExpandAsync(request, _connection.ConnectionClosed).ConfigureAwait(false);
                 if (!expansion.Accepted)
                 {
+                    if (expansion.Problem is { } problem)
+                    {
+                        // The configuration refused it (a file or command the action does not allow,
+                        // a malformed alias): the operator needs to know, the client only gets the reply.
+                        SessionLog.AliasRefused(_logger, Id, recipient.Address, expansion.Reject!.ToString(), problem);
+                    }
+
                     _transaction.RejectedRecipients++;
                     return expansion.Reject!;
                 }
@@ -279,13 +286,13 @@ internal sealed partial class SmtpSession
             return new SmtpReply(451, "4.3.0", "Temporary failure");
         }
 
-        foreach (var (address, action) in routed)
+        foreach (var (address, action, target) in routed)
         {
             // An expanded recipient keeps the one the client gave, for the DSN Original-Recipient.
             var recipientParameters = address == recipient || parameters.OriginalRecipient is not null
                 ? parameters
                 : parameters with { OriginalRecipientType = "rfc822", OriginalRecipient = recipient.Address };
-            _transaction.Recipients.Add(new RecipientEnvelope(address, recipientParameters, action));
+            _transaction.Recipients.Add(new RecipientEnvelope(address, recipientParameters, action, target));
         }
 
         return RecipientOk;

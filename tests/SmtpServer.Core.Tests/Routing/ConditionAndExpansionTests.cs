@@ -155,7 +155,8 @@ public sealed class ConditionAndExpansionTests
         Assert.Equal(["alice@example.org", "root@example.org"], post.Recipients.Select(r => r.Recipient.Address));
         Assert.Equal("bob@example.org", Assert.Single((await expander.ExpandAsync(Request(recipient: "bob@example.org"), default)).Recipients).Recipient.Address);
         Assert.Equal("421 4.7.0 Try later", (await expander.ExpandAsync(Request(recipient: "gone@example.org"), default)).Reject!.ToString());
-        Assert.Equal(["alice@example.org"], (await expander.ExpandAsync(Request(recipient: "pipe@example.org"), default)).Recipients.Select(r => r.Recipient.Address));
+        // A command the action does not allow refuses the whole RCPT (it used to be skipped silently).
+        Assert.Equal("550 5.7.1 Invalid recipient: <pipe@example.org>: delivery to a command is not allowed", (await expander.ExpandAsync(Request(recipient: "pipe@example.org"), default)).Reject!.ToString());
         Assert.Equal(550, (await expander.ExpandAsync(Request(recipient: "eve@example.org"), default)).Reject!.Code);
     }
 }

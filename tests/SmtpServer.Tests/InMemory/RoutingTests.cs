@@ -137,6 +137,28 @@ public sealed class RoutingTests : IDisposable
     }
 
     [Fact]
+    public async Task An_alias_to_a_command_or_file_the_action_does_not_allow_is_refused_at_rcpt_and_logged()
+    {
+        File.AppendAllText(_directory.Combine("virtual"), "\npipe@one.example: \"|/usr/bin/logger -t mail\", alice\nfile@one.example: /srv/mail/file.mbox\n");
+        var logger = new CollectingLogger<RoutingTests>();
+        using var factory = new SingleLoggerFactory(logger);
+        await using var server = new InMemorySmtpServer(_ => Load(), loggerFactory: factory);
+        var c = await MailAsync(server);
+        Assert.Equal("550 5.7.1 Invalid recipient: <pipe@one.example>: delivery to a command is not allowed", (await c.CommandAsync("RCPT TO:<pipe@one.example>")).Text);
+        Assert.Equal("550 5.7.1 Invalid recipient: <file@one.example>: delivery to a file is not allowed", (await c.CommandAsync("RCPT TO:<file@one.example>")).Text);
+        Assert.Equal(250, (await c.CommandAsync("RCPT TO:<alice@one.example>")).Code);
+        await DataAsync(c);
+        await server.WaitForSessionsAsync();
+
+        // Nothing half-delivered: alice only got her own RCPT's copy.
+        Assert.Equal([("alice@one.example", "local", null)], Envelopes(server));
+        var logged = logger.Entries.Where(e => e.EventId.Name == "SmtpAliasRefused").Select(e => e.Message).ToList();
+        Assert.Equal(2, logged.Count);
+        Assert.Contains("recipient <pipe@one.example> refused with 550 5.7.1 Invalid recipient: <pipe@one.example>: delivery to a command is not allowed: alias 'pipe@one.example' → |/usr/bin/logger -t mail: action 'local' does not allow commands", logged[0], StringComparison.Ordinal);
+        Assert.Contains("alias 'file@one.example' → /srv/mail/file.mbox: action 'local' does not allow files", logged[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Authenticated_users_relay_and_may_only_use_their_own_senders()
     {
         await using var server = Server();
