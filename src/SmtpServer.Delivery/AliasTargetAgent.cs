@@ -9,22 +9,29 @@ namespace SmtpServer.Delivery;
 /// An action's agent, plus the aliases(5) <c>/file</c> and <c>|command</c> targets its alias
 /// expansion chose (<see cref="EnvelopeRecord.Target"/>): those envelopes are appended to the
 /// file by <see cref="MboxWriter"/> or piped to the program by <see cref="CommandRunner"/>; every
-/// other envelope goes to the action's own agent. The action's <c>aliasTargets</c> is checked
-/// again here, so an envelope queued before the operator withdrew the permission is not run
-/// (it fails temporarily and stays queued until the permission is back or it expires).
+/// other envelope goes to the action's own agent. The action's current <c>aliasTargets</c>
+/// (after a reload, the new one) is checked again here, so an envelope queued before the
+/// operator withdrew the permission is not run: it fails temporarily and stays queued until the
+/// permission is back or it expires.
 /// </summary>
 internal sealed class AliasTargetAgent : IDeliveryAgent, IAsyncDisposable
 {
     private readonly IDeliveryAgent _inner;
-    private readonly AliasTargetPermissions _permissions;
+    private readonly Func<AliasTargetPermissions> _permissions;
     private readonly MboxWriter _files;
     private readonly CommandRunner _commands;
     private readonly TimeSpan _commandTimeout;
     private readonly ILogger _logger;
 
-    public AliasTargetAgent(IDeliveryAgent inner, AliasTargetPermissions permissions, TimeProvider timeProvider, ILogger<AliasTargetAgent> logger, TimeSpan? commandTimeout = null)
+    /// <param name="inner">The action's own agent.</param>
+    /// <param name="permissions">The action's <c>aliasTargets</c> as configured now.</param>
+    /// <param name="timeProvider">For the mbox lock waits.</param>
+    /// <param name="logger">Where deliveries and failures are logged.</param>
+    /// <param name="commandTimeout">After this a command is killed and retried (default 5 min).</param>
+    public AliasTargetAgent(IDeliveryAgent inner, Func<AliasTargetPermissions> permissions, TimeProvider timeProvider, ILogger<AliasTargetAgent> logger, TimeSpan? commandTimeout = null)
     {
         ArgumentNullException.ThrowIfNull(inner);
+        ArgumentNullException.ThrowIfNull(permissions);
         _inner = inner;
         _permissions = permissions;
         _logger = logger;
@@ -78,7 +85,7 @@ internal sealed class AliasTargetAgent : IDeliveryAgent, IAsyncDisposable
     {
         var target = envelope.Target!;
         var needed = target.Kind == DeliveryTargetKind.File ? AliasTargetPermissions.Files : AliasTargetPermissions.Commands;
-        if (!_permissions.HasFlag(needed))
+        if (!_permissions().HasFlag(needed))
         {
             var kind = target.Kind == DeliveryTargetKind.File ? "files" : "commands";
             return ValueTask.FromResult(LocalDelivery.Fail(_logger, Action, envelope.Id, new DeliveryFailure(

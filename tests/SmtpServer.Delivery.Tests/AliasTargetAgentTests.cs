@@ -43,7 +43,7 @@ public sealed class AliasTargetAgentTests : IDisposable
 
     private AliasTargetAgent Agent(AliasTargetPermissions permissions = All, TimeSpan? commandTimeout = null) =>
         new(new MaildirAgent("local", new MaildirAgentOptions(Path.Combine(_maildirs, "{user}")), TimeProvider.System, NullLogger<MaildirAgent>.Instance),
-            permissions, TimeProvider.System, NullLogger<AliasTargetAgent>.Instance, commandTimeout);
+            () => permissions, TimeProvider.System, NullLogger<AliasTargetAgent>.Instance, commandTimeout);
 
     private static EnvelopeRecord Envelope(QueueId id, DeliveryTarget? target, string recipient = "list@example.org") =>
         TestMessages.Envelope(id, recipient, originalRecipient: "List@Example.org") with { Target = target };

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Delivery;
+using SmtpServer.Core.Routing;
 using SmtpServer.Delivery;
 using SmtpServer.Delivery.Relay;
 
@@ -15,8 +16,17 @@ namespace SmtpServer.Hosting;
 /// then expired with a bounce) instead of being lost. The scheduler creates each action's agent
 /// once and keeps it.
 /// </summary>
+/// <param name="actions">The actions at start-up (agents are built once).</param>
+/// <param name="loggerFactory">For the agents' loggers.</param>
+/// <param name="time">The clock of the agents.</param>
+/// <param name="server">Server settings the relay needs (hostname, DNS servers, listeners).</param>
+/// <param name="currentActions">The actions as reloaded since; the alias targets an action allows are read from here at each delivery.</param>
 internal sealed partial class ConfiguredDeliveryAgentFactory(
-    IReadOnlyDictionary<string, ActionSettings> actions, ILoggerFactory loggerFactory, TimeProvider time, ServerSettings? server = null) : IDeliveryAgentFactory
+    IReadOnlyDictionary<string, ActionSettings> actions,
+    ILoggerFactory loggerFactory,
+    TimeProvider time,
+    ServerSettings? server = null,
+    Func<IReadOnlyDictionary<string, ActionSettings>>? currentActions = null) : IDeliveryAgentFactory
 {
     private readonly LocalAgentFactory _local = new(loggerFactory, time);
 
@@ -34,7 +44,11 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
         // Every action, even one whose aliasTargets allows nothing: an envelope queued with a
         // file or command target (before a config change) must never reach the mailbox agent
         // as if it were an ordinary recipient.
-        return new AliasTargetAgent(Create(settings), settings.AliasTargets, time, loggerFactory.CreateLogger<AliasTargetAgent>());
+        var name = settings.Name;
+        AliasTargetPermissions Permissions() => currentActions is null
+            ? settings.AliasTargets
+            : currentActions().TryGetValue(name, out var current) ? current.AliasTargets : AliasTargetPermissions.None;
+        return new AliasTargetAgent(Create(settings), Permissions, time, loggerFactory.CreateLogger<AliasTargetAgent>());
     }
 
     private IDeliveryAgent Create(ActionSettings settings) => settings.Agent switch

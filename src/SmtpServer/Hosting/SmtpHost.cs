@@ -140,7 +140,8 @@ internal static class SmtpHost
     /// </summary>
     private static void AddScheduler(IServiceCollection services, ServerSettings settings, TimeProvider time)
     {
-        services.AddSingleton<IDeliveryAgentFactory>(sp => new ConfiguredDeliveryAgentFactory(settings.ActionDefinitions, sp.GetRequiredService<ILoggerFactory>(), time, settings));
+        services.AddSingleton<IDeliveryAgentFactory>(sp => new ConfiguredDeliveryAgentFactory(
+            settings.ActionDefinitions, sp.GetRequiredService<ILoggerFactory>(), time, settings, () => sp.GetRequiredService<SmtpServices>().Settings.ActionDefinitions));
         services.AddSingleton<IBounceSender>(sp => new BounceSender(
             new BounceOptions(settings.Hostname), sp.GetRequiredService<IQueueStore>(), settings.Router, time, sp.GetRequiredService<ILogger<BounceSender>>()));
         services.AddSingleton(sp => new Scheduler(

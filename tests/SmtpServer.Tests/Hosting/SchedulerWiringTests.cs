@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Delivery;
 using SmtpServer.Core.Queue;
+using SmtpServer.Core.Routing;
 using SmtpServer.Hosting;
 using SmtpServer.Protocol;
 using SmtpServer.Tests.Infrastructure;
@@ -69,6 +70,45 @@ public sealed class SchedulerWiringTests
 
         Assert.StartsWith("Network error on destination MXs: 127.0.0.1 [127.0.0.1]", record.LastError, StringComparison.Ordinal);
         Assert.NotNull(record.NextAttempt);
+    }
+
+    [Fact]
+    public async Task Alias_targets_follow_the_permission_of_the_current_configuration()
+    {
+        using var dir = new TempDirectory("smtpd-factory");
+        var local = new ActionSettings { Name = "local", Agent = new MaildirAgentSettings(dir.Combine("{user}")), AliasTargets = AliasTargetPermissions.Commands };
+        var current = new Dictionary<string, ActionSettings>(StringComparer.OrdinalIgnoreCase) { ["local"] = local };
+        var factory = new ConfiguredDeliveryAgentFactory(current, NullLoggerFactory.Instance, TimeProvider.System, currentActions: () => current);
+        var agent = factory.Create("local")!;
+        var message = dir.Combine("message");
+        await File.WriteAllTextAsync(message, "Subject: hi\r\n\r\nhello\r\n");
+        var copy = dir.Combine("copy");
+        var record = EnvelopeRecord.Create(
+            new MessageEnvelope
+            {
+                Id = new QueueId(1),
+                Sender = null,
+                MailParameters = MailParameters.Empty,
+                Recipients = [new RecipientEnvelope(new Mailbox("list", "example.org"), RcptParameters.Empty, "local", DeliveryTarget.Command(["/usr/bin/tee", copy]))],
+                Listener = "mx",
+                ClientAddress = "127.0.0.1",
+                Helo = "x",
+                ReceivedAt = DateTimeOffset.UnixEpoch,
+            },
+            0);
+
+        // A reload that withdraws the permission holds the queued command: it is not run.
+        current = new(StringComparer.OrdinalIgnoreCase) { ["local"] = local with { AliasTargets = AliasTargetPermissions.None } };
+        var held = Assert.Single(await agent.DeliverAsync(new DeliveryRequest(record.MessageId, message, [record]), CancellationToken.None));
+        Assert.Equal(DeliveryStatus.TemporaryFailure, held.Status);
+        Assert.Equal("4.7.1", held.EnhancedStatus);
+        Assert.False(File.Exists(copy));
+
+        current = new(StringComparer.OrdinalIgnoreCase) { ["local"] = local };
+        var delivered = Assert.Single(await agent.DeliverAsync(new DeliveryRequest(record.MessageId, message, [record]), CancellationToken.None));
+        Assert.Equal(DeliveryStatus.Delivered, delivered.Status);
+        Assert.Equal("Return-Path: <>\r\nDelivered-To: list@example.org\r\nSubject: hi\r\n\r\nhello\r\n", await File.ReadAllTextAsync(copy));
+        Assert.Equal("command:|/usr/bin/tee " + copy, agent.DestinationOf(record));
     }
 
     [Fact]
