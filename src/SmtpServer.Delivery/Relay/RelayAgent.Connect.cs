@@ -11,7 +11,9 @@ internal sealed partial class RelayAgent
     /// A new session for the destination. By MX: the domain's hosts in preference order. To
     /// smarthosts: each in the configured order, passing over one paused after repeated
     /// failures or without credentials; the next one is tried in the same attempt, as the next
-    /// MX host is (RFC 5321 §5.1), so a dead first smarthost costs no retry delay.
+    /// MX host is (RFC 5321 §5.1), so a dead first smarthost costs no retry delay. When none
+    /// gives a session, the answer is the last temporary failure if there was one (a backup
+    /// that refuses with a 5xx must not bounce mail the first one will take again later).
     /// </summary>
     private async ValueTask<(Session? Session, DeliveryFailure? Failure)> ConnectAsync(string destination, CancellationToken cancellationToken)
     {
@@ -23,20 +25,21 @@ internal sealed partial class RelayAgent
         }
 
         DeliveryFailure? last = null;
+        DeliveryFailure? lastTemporary = null;
         var now = _time.GetUtcNow();
         foreach (var host in _options.Hosts)
         {
             var route = host.ToString();
             if (PausedFailure(route, now) is { } paused)
             {
-                last ??= paused;
+                lastTemporary ??= paused;
                 continue;
             }
 
             if (host.CredentialsProblem is { } problem)
             {
                 // OpenSMTPD's mta error: never sent without the AUTH it was configured with.
-                last = new DeliveryFailure(true, "4.7.0", $"Could not retrieve credentials for {route}: {problem}");
+                lastTemporary = new DeliveryFailure(true, "4.7.0", $"Could not retrieve credentials for {route}: {problem}");
                 continue;
             }
 
@@ -49,9 +52,13 @@ internal sealed partial class RelayAgent
             }
 
             last = failure;
+            if (failure!.Temporary)
+            {
+                lastTemporary = failure;
+            }
         }
 
-        return (null, last ?? new DeliveryFailure(true, "4.4.1", "Network error on destination MXs"));
+        return (null, lastTemporary ?? last ?? new DeliveryFailure(true, "4.4.1", "Network error on destination MXs"));
     }
 
     /// <summary>

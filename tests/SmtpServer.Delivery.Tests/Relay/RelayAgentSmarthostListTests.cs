@@ -120,6 +120,23 @@ public sealed class RelayAgentSmarthostListTests : IDisposable
     }
 
     [Fact]
+    public async Task A_backup_refusing_with_a_5xx_does_not_bounce_mail_the_first_smarthost_will_take_later()
+    {
+        await using var second = new ScriptedLinePeer(async c =>
+        {
+            await c.WriteLineAsync("554 5.3.2 no service here");
+            await c.ReadLineAsync();
+        });
+        var message = TestMessages.Write(_dir, TestMessages.Simple);
+        await using var agent = Agent([Plain("127.0.0.2", ClosedPort("127.0.0.2")), Plain("127.0.0.1", second.Port)]);
+
+        var results = await agent.DeliverAsync(TestMessages.Request(message, "a@example.org"), default);
+        Assert.Equal(DeliveryStatus.TemporaryFailure, results[0].Status);
+        Assert.StartsWith("Network error on destination MXs: 127.0.0.2 [127.0.0.2]", results[0].Diagnostic, StringComparison.Ordinal);
+        Assert.Equal(1, second.Connections);
+    }
+
+    [Fact]
     public async Task A_smarthost_without_credentials_is_passed_over_never_tried_without_auth()
     {
         var delivered = new ConcurrentQueue<AcceptedMessage>();
