@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace SmtpServer.Testing;
@@ -100,10 +102,26 @@ public sealed class ScriptedLinePeer : IAsyncDisposable
     /// <summary>One accepted connection, as seen by the script.</summary>
     public sealed class PeerConnection(TcpClient client, ScriptedLinePeer peer)
     {
-        private readonly NetworkStream _stream = client.GetStream();
         private readonly List<byte> _pending = [];
+        private Stream _stream = client.GetStream();
 
         public TcpClient Client => client;
+
+        /// <summary>True once <see cref="StartTlsAsync"/> succeeded.</summary>
+        public bool IsTls => _stream is SslStream;
+
+        /// <summary>
+        /// The server side of STARTTLS (after the script wrote its 220): the TLS handshake with
+        /// <paramref name="certificate"/>, then lines go through TLS. Throws what the handshake
+        /// threw (e.g. the client refused the certificate and closed).
+        /// </summary>
+        public async Task StartTlsAsync(X509Certificate2 certificate)
+        {
+            var ssl = new SslStream(_stream, leaveInnerStreamOpen: false);
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate });
+            _pending.Clear();
+            _stream = ssl;
+        }
 
         public async Task WriteAsync(string text) => await _stream.WriteAsync(Encoding.UTF8.GetBytes(text));
 

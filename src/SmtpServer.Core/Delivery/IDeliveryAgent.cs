@@ -37,6 +37,12 @@ internal enum DeliveryStatus
     Delivered,
     TemporaryFailure,
     PermanentFailure,
+
+    /// <summary>
+    /// Not attempted: the agent holds the recipient back until <see cref="DeliveryResult.RetryAt"/>
+    /// (a relay's rate limit). Not an attempt: no count, no error, no retry backoff.
+    /// </summary>
+    Deferred,
 }
 
 /// <summary>The outcome for one envelope.</summary>
@@ -48,6 +54,9 @@ internal enum DeliveryStatus
 /// <param name="RemoteMta">The host that answered, for relays (DSN Remote-MTA).</param>
 internal sealed record DeliveryResult(EnvelopeId Envelope, DeliveryStatus Status, string? Diagnostic = null, string? EnhancedStatus = null, string? RemoteMta = null)
 {
+    /// <summary>For <see cref="DeliveryStatus.Deferred"/>: when to offer the recipient again.</summary>
+    public DateTimeOffset? RetryAt { get; init; }
+
     public static DeliveryResult Ok(EnvelopeId envelope) => new(envelope, DeliveryStatus.Delivered);
 
     public static DeliveryResult Temporary(EnvelopeId envelope, string status, string diagnostic) =>
@@ -55,4 +64,7 @@ internal sealed record DeliveryResult(EnvelopeId Envelope, DeliveryStatus Status
 
     public static DeliveryResult Permanent(EnvelopeId envelope, string status, string diagnostic) =>
         new(envelope, DeliveryStatus.PermanentFailure, diagnostic, status);
+
+    public static DeliveryResult Deferred(EnvelopeId envelope, DateTimeOffset retryAt, string reason) =>
+        new(envelope, DeliveryStatus.Deferred, reason) { RetryAt = retryAt };
 }

@@ -121,6 +121,12 @@ internal sealed partial class Scheduler
     private async Task SettleAsync(EnvelopeRecord record, DeliveryResult result, string action, TimeSpan retryBase, DateTimeOffset started, MessagePass pass, JobOutcome outcome)
     {
         var now = _time.GetUtcNow();
+        if (result.Status == DeliveryStatus.Deferred)
+        {
+            Defer(record, result, action, now, outcome);
+            return;
+        }
+
         var stat = result.Diagnostic ?? (result.Status == DeliveryStatus.Delivered ? "Delivered" : "Unknown error");
         SchedulerLog.Delivery(_logger, record.Id, record.SenderMailbox?.Address ?? string.Empty, record.RecipientMailbox.Address, action,
             result.Status switch
@@ -187,6 +193,24 @@ internal sealed partial class Scheduler
 
                 break;
         }
+    }
+
+    /// <summary>
+    /// The agent held the recipient back (a rate limit): not an attempt, so no count, no error
+    /// and no backoff; the envelope comes back when the agent said. Memory only: the spool's
+    /// state is still true, and after a restart the recipient is simply offered again.
+    /// </summary>
+    private void Defer(EnvelopeRecord record, DeliveryResult result, string action, DateTimeOffset now, JobOutcome outcome)
+    {
+        // Never a busy loop on an agent that answers "later" with no time or a past one.
+        var at = result.RetryAt is { } retryAt && retryAt > now ? retryAt : now + TimeSpan.FromSeconds(1);
+        if (at > ExpiresAt(record))
+        {
+            at = ExpiresAt(record);
+        }
+
+        SchedulerLog.Deferred(_logger, record.Id, action, at, OneLine(result.Diagnostic ?? "deferred by the agent"));
+        outcome.Retry(record with { NextAttempt = at });
     }
 
     private Task ExpireAsync(MessagePass pass, List<EnvelopeRecord> records, JobOutcome outcome)

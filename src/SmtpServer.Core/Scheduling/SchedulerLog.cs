@@ -56,4 +56,7 @@ internal static partial class SchedulerLog
 
     [LoggerMessage(2116, LogLevel.Information, "evpid={EnvelopeId} removed by the operator (no bounce)", EventName = "EnvelopeRemoved")]
     public static partial void Removed(ILogger logger, EnvelopeId envelopeId);
+
+    [LoggerMessage(2117, LogLevel.Debug, "evpid={EnvelopeId} deferred by action {Action} until {RetryAt} (not an attempt): {Reason}", EventName = "Deferred")]
+    public static partial void Deferred(ILogger logger, EnvelopeId envelopeId, string action, DateTimeOffset retryAt, string reason);
 }

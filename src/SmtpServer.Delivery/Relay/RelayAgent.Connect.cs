@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace SmtpServer.Delivery.Relay;
@@ -7,28 +8,74 @@ namespace SmtpServer.Delivery.Relay;
 internal sealed partial class RelayAgent
 {
     /// <summary>
-    /// Resolves the destination and tries its addresses in order: a connect failure, a 4xx
-    /// greeting or a failed setup moves to the next one; a 5xx greeting is final.
+    /// A new session for the destination. By MX: the domain's hosts in preference order. To
+    /// smarthosts: each in the configured order, passing over one paused after repeated
+    /// failures or without credentials; the next one is tried in the same attempt, as the next
+    /// MX host is (RFC 5321 §5.1), so a dead first smarthost costs no retry delay. When none
+    /// gives a session, the answer is the last temporary failure if there was one (a backup
+    /// that refuses with a 5xx must not bounce mail the first one will take again later).
     /// </summary>
     private async ValueTask<(Session? Session, DeliveryFailure? Failure)> ConnectAsync(string destination, CancellationToken cancellationToken)
     {
-        var host = _options.Host;
-        var routes = host is null
-            ? await _resolver.ResolveDomainAsync(destination, cancellationToken).ConfigureAwait(false)
-            : await _resolver.ResolveHostAsync(host.Host, host.Port, cancellationToken).ConfigureAwait(false);
-        if (routes.Failure is not null)
+        if (_options.Hosts.Count == 0)
         {
-            return (null, routes.Failure);
+            var mx = new Hop(destination, _options.TlsPolicy.ModeFor(destination) ?? _options.Tls, ImplicitTlsNoVerify: false, Lmtp: false, Credentials: null);
+            var routes = await _resolver.ResolveDomainAsync(destination, cancellationToken).ConfigureAwait(false);
+            return await TryRouteAsync(mx, routes, cancellationToken).ConfigureAwait(false);
         }
 
         DeliveryFailure? last = null;
+        DeliveryFailure? lastTemporary = null;
+        var now = _time.GetUtcNow();
+        foreach (var host in _options.Hosts)
+        {
+            var route = host.ToString();
+            if (PausedFailure(route, now) is { } paused)
+            {
+                lastTemporary ??= paused;
+                continue;
+            }
+
+            if (host.CredentialsProblem is { } problem)
+            {
+                // OpenSMTPD's mta error: never sent without the AUTH it was configured with.
+                lastTemporary = new DeliveryFailure(true, "4.7.0", $"Could not retrieve credentials for {route}: {problem}");
+                continue;
+            }
+
+            var hop = new Hop(route, host.Tls, host.ImplicitTlsNoVerify, host.Lmtp, host.Credentials);
+            var routes = await _resolver.ResolveHostAsync(host.Host, host.Port, cancellationToken).ConfigureAwait(false);
+            var (session, failure) = await TryRouteAsync(hop, routes, cancellationToken).ConfigureAwait(false);
+            if (session is not null)
+            {
+                return (session, null);
+            }
+
+            last = failure;
+            if (failure!.Temporary)
+            {
+                lastTemporary = failure;
+            }
+        }
+
+        return (null, lastTemporary ?? last ?? new DeliveryFailure(true, "4.4.1", "Network error on destination MXs"));
+    }
+
+    /// <summary>
+    /// One route's addresses in order: a connect failure, a 4xx greeting or a failed setup moves
+    /// to the next one; a 5xx greeting or a refused AUTH ends the route. A route that gives no
+    /// session is penalized (OpenSMTPD's route penalty, REFERENCE.md §1.9).
+    /// </summary>
+    private async ValueTask<(Session? Session, DeliveryFailure? Failure)> TryRouteAsync(Hop hop, RouteResolution routes, CancellationToken cancellationToken)
+    {
+        var last = routes.Failure;
         foreach (var target in routes.Targets)
         {
-            var (session, failure, next) = await TryTargetAsync(target, allowTls: true, cancellationToken).ConfigureAwait(false);
+            var (session, failure, next) = await TryTargetAsync(target, hop, allowTls: true, cancellationToken).ConfigureAwait(false);
             if (failure is { Status: "downgrade" })
             {
                 // Opportunistic TLS failed in the handshake: OpenSMTPD reconnects in plaintext.
-                (session, failure, next) = await TryTargetAsync(target, allowTls: false, cancellationToken).ConfigureAwait(false);
+                (session, failure, next) = await TryTargetAsync(target, hop, allowTls: false, cancellationToken).ConfigureAwait(false);
             }
 
             if (session is not null)
@@ -43,13 +90,15 @@ internal sealed partial class RelayAgent
             }
         }
 
-        return (null, last ?? new DeliveryFailure(true, "4.4.1", "Network error on destination MXs"));
+        last ??= new DeliveryFailure(true, "4.4.1", "Network error on destination MXs");
+        Penalize(hop.Route, last.Diagnostic);
+        return (null, last);
     }
 
     /// <summary>One address: connect, greeting, EHLO (HELO), STARTTLS per policy, AUTH.</summary>
-    private async ValueTask<(Session? Session, DeliveryFailure? Failure, bool TryNext)> TryTargetAsync(RouteTarget target, bool allowTls, CancellationToken cancellationToken)
+    private async ValueTask<(Session? Session, DeliveryFailure? Failure, bool TryNext)> TryTargetAsync(RouteTarget target, Hop hop, bool allowTls, CancellationToken cancellationToken)
     {
-        var lmtp = _options.Host?.Lmtp == true;
+        var lmtp = hop.Lmtp;
         SmtpClientConnection connection;
         try
         {
@@ -65,9 +114,9 @@ internal sealed partial class RelayAgent
         var keep = false;
         try
         {
-            if (_options.Tls == RelayTlsMode.Implicit)
+            if (hop.Tls == RelayTlsMode.Implicit)
             {
-                await connection.UpgradeToTlsAsync(TlsOptions(target, verify: !_options.ImplicitTlsNoVerify), _options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                await connection.UpgradeToTlsAsync(TlsOptions(target, verify: !hop.ImplicitTlsNoVerify), _options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
             }
 
             connection.SetStep("waiting for the greeting");
@@ -84,13 +133,13 @@ internal sealed partial class RelayAgent
                 return (null, FromReply(target, hello, lmtp ? "LHLO" : "EHLO/HELO"), true);
             }
 
-            var wantTls = _options.Tls is RelayTlsMode.Opportunistic or RelayTlsMode.Required or RelayTlsMode.Verify && !lmtp;
+            var wantTls = hop.Tls is RelayTlsMode.Opportunistic or RelayTlsMode.Required or RelayTlsMode.Verify && !lmtp;
             if (wantTls && allowTls && connection.Offers("STARTTLS"))
             {
                 var starttls = await connection.CommandAsync("STARTTLS", _options.CommandTimeout, cancellationToken).ConfigureAwait(false);
                 if (starttls.Code != 220)
                 {
-                    if (_options.Tls != RelayTlsMode.Opportunistic)
+                    if (hop.Tls != RelayTlsMode.Opportunistic)
                     {
                         return (null, FromReply(target, starttls, "STARTTLS"), true);
                     }
@@ -99,9 +148,9 @@ internal sealed partial class RelayAgent
                 {
                     try
                     {
-                        await connection.UpgradeToTlsAsync(TlsOptions(target, verify: _options.Tls == RelayTlsMode.Verify), _options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                        await connection.UpgradeToTlsAsync(TlsOptions(target, verify: hop.Tls == RelayTlsMode.Verify), _options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
                     }
-                    catch (Exception e) when (e is AuthenticationException or IOException && _options.Tls == RelayTlsMode.Opportunistic)
+                    catch (Exception e) when (e is AuthenticationException or IOException && hop.Tls == RelayTlsMode.Opportunistic)
                     {
                         RelayLog.TlsDowngrade(_logger, target.ToString(), e.Message);
                         return (null, new DeliveryFailure(true, "downgrade", e.Message), true);
@@ -115,12 +164,12 @@ internal sealed partial class RelayAgent
                 }
             }
 
-            if (connection.TlsProtocol is null && _options.Tls is RelayTlsMode.Required or RelayTlsMode.Verify)
+            if (connection.TlsProtocol is null && hop.Tls is RelayTlsMode.Required or RelayTlsMode.Verify)
             {
                 return (null, new DeliveryFailure(true, "4.7.0", $"TLS required but not supported by remote host {target}"), true);
             }
 
-            if (_options.Credentials is { } credentials)
+            if (hop.Credentials is { } credentials)
             {
                 var auth = await AuthenticateAsync(connection, target, credentials, cancellationToken).ConfigureAwait(false);
                 if (auth is not null)
@@ -129,9 +178,9 @@ internal sealed partial class RelayAgent
                 }
             }
 
-            RelayLog.Connected(_logger, target.ToString(), _options.Host?.ToString() ?? target.HostName, connection.TlsProtocol ?? "none");
+            RelayLog.Connected(_logger, target.ToString(), hop.Route, connection.TlsProtocol ?? "none");
             keep = true;
-            return (new Session(connection, target, lmtp), null, false);
+            return (new Session(connection, target, lmtp, hop.Route), null, false);
         }
         catch (AuthenticationException e)
         {
@@ -204,12 +253,43 @@ internal sealed partial class RelayAgent
         return reply.Code == 235 ? null : FromReply(target, reply, "AUTH") with { Temporary = true, Status = "4.7.0" };
     }
 
-    private static SslClientAuthenticationOptions TlsOptions(RouteTarget target, bool verify) => new()
+    /// <summary>
+    /// The handshake's options. Verified: the chain must end at a trusted root (relay.caFile's
+    /// certificates only when set, else the system store) and the certificate must name the
+    /// host we meant to reach (the MX or smarthost name; an address literal's address).
+    /// </summary>
+    private SslClientAuthenticationOptions TlsOptions(RouteTarget target, bool verify)
     {
-        TargetHost = target.HostName,
-        EnabledSslProtocols = SslProtocols.None,
-        RemoteCertificateValidationCallback = verify ? null : (_, _, _, _) => true,
-    };
+        var options = new SslClientAuthenticationOptions
+        {
+            TargetHost = target.HostName.StartsWith('[') ? target.Address.ToString() : target.HostName,
+            EnabledSslProtocols = SslProtocols.None,
+            RemoteCertificateValidationCallback = verify ? null : (_, _, _, _) => true,
+        };
+        if (verify && _options.TrustAnchors is { Count: > 0 } anchors)
+        {
+            var policy = new X509ChainPolicy
+            {
+                TrustMode = X509ChainTrustMode.CustomRootTrust,
+
+                // As without caFile (SslStream's default): no CRL or OCSP fetches on the way.
+                RevocationMode = X509RevocationMode.NoCheck,
+            };
+            foreach (var certificate in anchors)
+            {
+                // Self-signed ones are the roots; intermediates only help build the chain.
+                (certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData) ? policy.CustomTrustStore : policy.ExtraStore).Add(certificate);
+            }
+
+            options.CertificateChainPolicy = policy;
+        }
+
+        return options;
+    }
+
+    /// <summary>How to speak to one route: a smarthost's settings, or the MX policy for the domain.</summary>
+    /// <param name="Route">The penalty key and log name: the recipient domain, or the smarthost.</param>
+    private sealed record Hop(string Route, RelayTlsMode Tls, bool ImplicitTlsNoVerify, bool Lmtp, System.Net.NetworkCredential? Credentials);
 
     private static DeliveryFailure FromReply(RouteTarget target, SmtpClientReply reply, string step)
     {

@@ -9,11 +9,13 @@ using SmtpServer.Protocol;
 namespace SmtpServer.Delivery.Relay;
 
 /// <summary>
-/// relay: { host?, auth?, tls?, helo?, source?, family? }: delivery over SMTP (by MX, or to a
-/// smarthost) with our own client (DESIGN.md decision 9). Sessions are kept per destination
-/// (the recipient domain, or the smarthost) and carry up to 100 messages, waiting 10 s for the
-/// next; at most 10 run at once per destination; a destination that cannot be reached is
-/// paused 15 s·n² (at most 1 h), as OpenSMTPD's mta does (REFERENCE.md §1.9).
+/// relay: { host?, auth?, tls?, tlsPolicy?, caFile?, rateLimit?, helo?, source?, family? }:
+/// delivery over SMTP (by MX, or to smarthosts tried in turn) with our own client (DESIGN.md
+/// decision 9). Sessions are kept per destination (the recipient domain, or the smarthosts)
+/// and carry up to 100 messages, waiting 10 s for the next; at most 10 run at once per
+/// destination; a route that cannot be reached (the domain, or one smarthost) is paused
+/// 15 s·n² (at most 1 h), as OpenSMTPD's mta does (REFERENCE.md §1.9). With a rate limit, a
+/// message over it is deferred to its turn instead of being attempted.
 /// </summary>
 internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
 {
@@ -22,6 +24,9 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Destination> _destinations = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, RoutePenalty> _penalties = new(StringComparer.OrdinalIgnoreCase);
+    private readonly RelayRateLimiter? _rateLimiter;
+    private readonly string? _smarthosts;
     private readonly ITimer _sweeper;
     private int _connectionsOpened;
     private bool _disposed;
@@ -38,6 +43,8 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
         Action = action;
         _options = options;
         _resolver = new RouteResolver(options);
+        _rateLimiter = options.RateLimit is { } limit ? new RelayRateLimiter(limit) : null;
+        _smarthosts = options.Hosts.Count == 0 ? null : string.Join(", ", options.Hosts);
         _time = timeProvider;
         _logger = logger;
         var sweep = TimeSpan.FromTicks(Math.Max(options.Keepalive.Ticks / 2, TimeSpan.FromMilliseconds(100).Ticks));
@@ -48,13 +55,16 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
 
     public bool IsLocal => false;
 
+    /// <summary>What the host built from the configuration (for tests).</summary>
+    internal RelayAgentOptions Options => _options;
+
     /// <summary>Sessions opened so far (tests and the load figure: far fewer than messages).</summary>
     internal int ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
 
     public string DestinationOf(EnvelopeRecord envelope)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        return _options.Host?.ToString() ?? envelope.Recipient.Domain.ToLowerInvariant();
+        return _smarthosts ?? envelope.Recipient.Domain.ToLowerInvariant();
     }
 
     public async ValueTask<IReadOnlyList<DeliveryResult>> DeliverAsync(DeliveryRequest request, CancellationToken cancellationToken)
@@ -63,12 +73,17 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
         var results = new DeliveryResult?[request.Recipients.Count];
         var destinationName = DestinationOf(request.Recipients[0]);
         var destination = _destinations.GetOrAdd(destinationName, name => new Destination(name, _options.MaxConnectionsPerDestination));
-        var now = _time.GetUtcNow();
-        var pausedUntil = destination.PausedUntil;
-        if (now < pausedUntil)
+        if (AllPaused(destinationName) is { } paused)
         {
-            var failure = new DeliveryFailure(true, "4.4.1", $"route to {destinationName} paused until {pausedUntil:HH:mm:ss} after repeated failures: {destination.LastError}");
-            return Finish(request, results, failure, "-");
+            return Finish(request, results, paused, "-");
+        }
+
+        if (_rateLimiter?.TryAcquire(destinationName, request.MessageId.ToString(), _time.GetUtcNow()) is { } turn)
+        {
+            // Over the limit is not a failure: the scheduler offers the message again at its turn.
+            RelayLog.RateLimited(_logger, request.MessageId, destinationName, turn);
+            var reason = $"rate limit of {destinationName} ({_options.RateLimit!.Messages} per {_options.RateLimit.Interval}): deferred to {turn:HH:mm:ss}";
+            return [.. request.Recipients.Select(r => DeliveryResult.Deferred(r.Id, turn, reason))];
         }
 
         long size;
@@ -87,14 +102,13 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
             var (session, failure) = await RentAsync(destination, cancellationToken).ConfigureAwait(false);
             if (session is null)
             {
-                Penalize(destination, failure!.Diagnostic);
                 return Finish(request, results, failure, "-");
             }
 
             try
             {
                 await TransactAsync(session, request, size, results, cancellationToken).ConfigureAwait(false);
-                destination.Failures = 0;
+                _penalties.TryRemove(session.Route, out _);
             }
             finally
             {
@@ -166,13 +180,56 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
         return failure with { Diagnostic = text.Length > 1000 ? text[..1000] + "..." : text };
     }
 
-    private void Penalize(Destination destination, string reason)
+    /// <summary>A route (the domain, or one smarthost) that gave no session: paused 15 s·n², at most 1 h.</summary>
+    private void Penalize(string route, string reason)
     {
-        var failures = ++destination.Failures;
-        var pause = TimeSpan.FromTicks(Math.Min(_options.RoutePenaltyBase.Ticks * failures * failures, _options.RoutePenaltyMax.Ticks));
-        destination.PausedUntil = _time.GetUtcNow() + pause;
-        destination.LastError = reason;
-        RelayLog.RoutePaused(_logger, destination.Name, pause, failures);
+        var penalty = _penalties.GetOrAdd(route, _ => new RoutePenalty());
+        int failures;
+        TimeSpan pause;
+        lock (penalty)
+        {
+            failures = ++penalty.Failures;
+            pause = TimeSpan.FromTicks(Math.Min(_options.RoutePenaltyBase.Ticks * failures * failures, _options.RoutePenaltyMax.Ticks));
+            penalty.PausedUntil = _time.GetUtcNow() + pause;
+            penalty.LastError = reason;
+        }
+
+        RelayLog.RoutePaused(_logger, route, pause, failures);
+    }
+
+    /// <summary>Why <paramref name="route"/> is not tried now, or null when it may be.</summary>
+    private DeliveryFailure? PausedFailure(string route, DateTimeOffset now)
+    {
+        if (!_penalties.TryGetValue(route, out var penalty))
+        {
+            return null;
+        }
+
+        lock (penalty)
+        {
+            return now < penalty.PausedUntil
+                ? new DeliveryFailure(true, "4.4.1", $"route to {route} paused until {penalty.PausedUntil:HH:mm:ss} after repeated failures: {penalty.LastError}")
+                : null;
+        }
+    }
+
+    /// <summary>A failure when every route of the destination is paused (nothing to try), else null.</summary>
+    private DeliveryFailure? AllPaused(string destination)
+    {
+        var now = _time.GetUtcNow();
+        IEnumerable<string> routes = _options.Hosts.Count == 0 ? [destination] : _options.Hosts.Select(h => h.ToString());
+        var reasons = new List<string>();
+        foreach (var route in routes)
+        {
+            if (PausedFailure(route, now) is not { } paused)
+            {
+                return null;
+            }
+
+            reasons.Add(paused.Diagnostic);
+        }
+
+        return new DeliveryFailure(true, "4.4.1", string.Join("; ", reasons));
     }
 
     /// <summary>An idle session to this destination, or a new one.</summary>
@@ -260,6 +317,7 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
     private void SweepIdle()
     {
         var now = _time.GetUtcNow();
+        _rateLimiter?.Prune(now);
         foreach (var destination in _destinations.Values)
         {
             List<Session> expired;
@@ -311,7 +369,7 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
         }
     }
 
-    /// <summary>Per-destination state: the concurrency slots, idle sessions and the route penalty.</summary>
+    /// <summary>Per-destination state: the concurrency slots and idle sessions.</summary>
     private sealed class Destination(string name, int maxConnections)
     {
         public string Name { get; } = name;
@@ -319,7 +377,11 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
         public SemaphoreSlim Slots { get; } = new(maxConnections, maxConnections);
 
         public Stack<Session> Idle { get; } = new();
+    }
 
+    /// <summary>A route's consecutive failures and the pause they earned (guarded by its own lock).</summary>
+    private sealed class RoutePenalty
+    {
         public int Failures { get; set; }
 
         public DateTimeOffset PausedUntil { get; set; }
@@ -328,13 +390,16 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
     }
 
     /// <summary>A connected, greeted (and possibly TLS and AUTH) session, and where it goes.</summary>
-    private sealed class Session(SmtpClientConnection connection, RouteTarget target, bool lmtp)
+    private sealed class Session(SmtpClientConnection connection, RouteTarget target, bool lmtp, string route)
     {
         public SmtpClientConnection Connection { get; } = connection;
 
         public RouteTarget Target { get; } = target;
 
         public bool Lmtp { get; } = lmtp;
+
+        /// <summary>The route it belongs to (the domain, or the smarthost): a delivery over it clears the route's penalty.</summary>
+        public string Route { get; } = route;
 
         /// <summary>A transaction ended without its final reply: RSET before the next.</summary>
         public bool NeedsReset { get; set; }

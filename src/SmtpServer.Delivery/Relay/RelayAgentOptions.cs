@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 
 namespace SmtpServer.Delivery.Relay;
 
@@ -11,13 +12,13 @@ internal enum RelayTlsMode
     /// <summary>STARTTLS is required, certificate not checked (smtp+tls:// with tls: required).</summary>
     Required,
 
-    /// <summary>STARTTLS is required and the certificate must be valid for the host name.</summary>
+    /// <summary>STARTTLS is required and the certificate must chain to a trusted root (the system store, or relay.caFile) and name the host (the MX or smarthost name).</summary>
     Verify,
 
     /// <summary>Never TLS (smtp+notls://).</summary>
     None,
 
-    /// <summary>TLS from the first byte (smtps://), certificate checked unless <see cref="RelayAgentOptions.ImplicitTlsNoVerify"/>.</summary>
+    /// <summary>TLS from the first byte (smtps://), certificate checked unless <see cref="Smarthost.ImplicitTlsNoVerify"/>.</summary>
     Implicit,
 }
 
@@ -30,48 +31,28 @@ internal enum AddressFamilyPreference
     PreferIPv4,
 }
 
-/// <summary>A smarthost from <c>relay.host</c>: OpenSMTPD's <c>proto://[label@]host[:port]</c>.</summary>
-/// <param name="Host">Host name or IP literal.</param>
-/// <param name="Port">The URL's port, or the scheme's default (25, or 465 for smtps).</param>
-/// <param name="Lmtp">lmtp:// (LHLO instead of EHLO, one reply per recipient after DATA).</param>
-/// <param name="Label">The label before '@', the key of the credentials in the auth table.</param>
-internal sealed record Smarthost(string Host, int Port, bool Lmtp, string? Label)
-{
-    public override string ToString() => $"{Host}:{Port}";
-
-    /// <summary>Parses a relay URL; the TLS mode its scheme implies comes back in <paramref name="tls"/>.</summary>
-    public static Smarthost Parse(Uri url, out RelayTlsMode tls)
-    {
-        ArgumentNullException.ThrowIfNull(url);
-        var scheme = url.Scheme.ToLowerInvariant();
-        tls = scheme switch
-        {
-            "smtp" => RelayTlsMode.Opportunistic,
-            "smtp+tls" => RelayTlsMode.Verify,
-            "smtp+notls" => RelayTlsMode.None,
-            "smtps" => RelayTlsMode.Implicit,
-            "lmtp" => RelayTlsMode.None,
-            _ => throw new ArgumentException($"relay URL scheme '{url.Scheme}' is not smtp, smtp+tls, smtp+notls, smtps or lmtp", nameof(url)),
-        };
-        var port = url.IsDefaultPort || url.Port < 0 ? (scheme == "smtps" ? 465 : 25) : url.Port;
-        var label = string.IsNullOrEmpty(url.UserInfo) ? null : Uri.UnescapeDataString(url.UserInfo);
-        return new Smarthost(url.IdnHost.Trim('[', ']'), port, scheme == "lmtp", label);
-    }
-}
-
 /// <summary>Options of one relay action, built by the host from <c>actions.X.relay</c> and <c>dns</c>.</summary>
 internal sealed record RelayAgentOptions
 {
-    /// <summary>relay.host, or null for delivery by MX.</summary>
-    public Smarthost? Host { get; init; }
+    /// <summary>
+    /// relay.host: the smarthosts, tried in this order within one attempt; empty for delivery
+    /// by MX. Each carries its own TLS mode and credentials.
+    /// </summary>
+    public IReadOnlyList<Smarthost> Hosts { get; init; } = [];
 
-    /// <summary>user and password for AUTH (from relay.auth's table), or null.</summary>
-    public NetworkCredential? Credentials { get; init; }
-
+    /// <summary>relay.tls for delivery by MX (smarthosts carry their own).</summary>
     public RelayTlsMode Tls { get; init; } = RelayTlsMode.Opportunistic;
 
-    /// <summary>smtps:// with tls: no-verify.</summary>
-    public bool ImplicitTlsNoVerify { get; init; }
+    /// <summary>relay.tlsPolicy: per recipient domain overrides of <see cref="Tls"/> (MX delivery only).</summary>
+    public RelayTlsPolicy TlsPolicy { get; init; } = RelayTlsPolicy.Empty;
+
+    /// <summary>
+    /// relay.caFile: the only trust anchors for verified TLS, or null for the system's store.
+    /// </summary>
+    public X509Certificate2Collection? TrustAnchors { get; init; }
+
+    /// <summary>relay.rateLimit: messages per interval per destination, or null for no limit.</summary>
+    public RelayRateLimit? RateLimit { get; init; }
 
     /// <summary>relay.helo: the EHLO name (default: server.hostname).</summary>
     public required string HeloName { get; init; }

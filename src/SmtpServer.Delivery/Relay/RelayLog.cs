@@ -24,4 +24,7 @@ internal static partial class RelayLog
 
     [LoggerMessage(3105, LogLevel.Debug, "mta session with {Relay} closed ({Reason})", EventName = "MtaSessionClosed")]
     public static partial void SessionClosed(ILogger logger, string relay, string reason);
+
+    [LoggerMessage(3106, LogLevel.Debug, "mta rate limit: message {MessageId} to {Destination} deferred to {Turn}", EventName = "MtaRateLimited")]
+    public static partial void RateLimited(ILogger logger, QueueId messageId, string destination, DateTimeOffset turn);
 }

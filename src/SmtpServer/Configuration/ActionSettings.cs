@@ -63,16 +63,31 @@ internal sealed record CommandAgentSettings(string Run, IReadOnlyList<string> Ar
 }
 
 /// <summary>
-/// relay: { host, auth, tls, helo, source, family, port }. Host null means MX lookup with
-/// opportunistic STARTTLS; otherwise a smarthost URL whose scheme is smtp, smtp+tls,
-/// smtp+notls, smtps or lmtp (OpenSMTPD's).
+/// relay: { host, auth, tls, tlsPolicy, caFile, rateLimit, helo, source, family, port }. Host
+/// null means MX lookup with opportunistic STARTTLS; otherwise smarthost URLs (one, or a list
+/// tried in order) whose scheme is smtp, smtp+tls, smtp+notls, smtps or lmtp (OpenSMTPD's).
 /// </summary>
 internal sealed record RelayAgentSettings(Uri? Host, string? AuthTable) : AgentSettings
 {
     public override string Kind => "relay";
 
+    /// <summary>relay.host as a list: the smarthosts tried after <see cref="Host"/>, in order; null when there are none.</summary>
+    public IReadOnlyList<Uri>? FallbackHosts { get; init; }
+
+    /// <summary>Every smarthost in trying order; empty for MX delivery.</summary>
+    public IEnumerable<Uri> Hosts => Host is null ? [] : [Host, .. FallbackHosts ?? []];
+
     /// <summary>relay.tls: opportunistic | required | verify | none; null means the URL scheme's default (opportunistic for MX).</summary>
     public string? Tls { get; init; }
+
+    /// <summary>relay.tlsPolicy: domain or *.domain → opportunistic | required | verify | none, for MX delivery; null when absent.</summary>
+    public IReadOnlyDictionary<string, string>? TlsPolicy { get; init; }
+
+    /// <summary>relay.caFile: a PEM bundle, the only trust anchors of verified TLS; null: the system store.</summary>
+    public string? CaFile { get; init; }
+
+    /// <summary>relay.rateLimit: messages per interval per destination; null: no limit.</summary>
+    public SmtpServer.Delivery.Relay.RelayRateLimit? RateLimit { get; init; }
 
     /// <summary>relay.helo: the EHLO name; null means server.hostname.</summary>
     public string? Helo { get; init; }

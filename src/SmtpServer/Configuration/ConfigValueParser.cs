@@ -10,6 +10,7 @@ namespace SmtpServer.Configuration;
 /// binary (2¹⁰, 2²⁰, …), as in IEC 80000-13. <c>35MiB</c> = 36 700 160; <c>10MB</c> = 10 000 000.
 /// Durations: one or more integer+unit pairs: <c>ms</c>, <c>s</c>, <c>m</c>, <c>h</c>, <c>d</c>, <c>w</c>
 /// (<c>300s</c>, <c>4h</c>, <c>1h30m</c>). A bare number is refused: seconds or minutes?
+/// Rates: <c>N/unit</c> or <c>N/duration</c> (<c>60/min</c>, <c>5/30s</c>).
 /// </summary>
 internal static class ConfigValueParser
 {
@@ -118,6 +119,41 @@ internal static class ConfigValueParser
         if (!any)
         {
             return Fail(text, out error);
+        }
+
+        error = null;
+        return true;
+    }
+
+    /// <summary>
+    /// A rate: <c>N/unit</c> or <c>N/duration</c> (<c>60/min</c>, <c>1000/h</c>, <c>5/30s</c>), N at
+    /// least 1; units s, sec, second, m, min, minute, h, hour, d, day, or any duration.
+    /// </summary>
+    public static bool TryParseRate(string text, out int count, out TimeSpan interval, [NotNullWhen(false)] out string? error)
+    {
+        count = 0;
+        interval = TimeSpan.Zero;
+        error = $"'{text}' is not a rate (use e.g. 60/min, 1000/h, 5/30s)";
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0
+            || !int.TryParse(text.AsSpan(0, slash).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out count)
+            || count < 1)
+        {
+            return false;
+        }
+
+        var unit = text[(slash + 1)..].Trim().ToLowerInvariant();
+        interval = unit switch
+        {
+            "s" or "sec" or "second" => TimeSpan.FromSeconds(1),
+            "m" or "min" or "minute" => TimeSpan.FromMinutes(1),
+            "h" or "hour" => TimeSpan.FromHours(1),
+            "d" or "day" => TimeSpan.FromDays(1),
+            _ => TryParseDuration(unit, out var duration, out _) ? duration : TimeSpan.Zero,
+        };
+        if (interval <= TimeSpan.Zero)
+        {
+            return false;
         }
 
         error = null;

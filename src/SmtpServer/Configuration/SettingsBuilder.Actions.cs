@@ -6,7 +6,6 @@ namespace SmtpServer.Configuration;
 internal sealed partial class SettingsBuilder
 {
     private static readonly string[] AgentKinds = ["maildir", "mbox", "lmtp", "command", "relay"];
-    private static readonly string[] RelaySchemes = ["smtp", "smtp+tls", "smtp+notls", "smtps", "lmtp"];
     private static readonly string[] FileTableFormats = ["aliases", "credentials", "map", "list", "netaddr"];
 
     /// <summary>Every action name in the file, valid or not: a rule naming a broken action is not a second error.</summary>
@@ -313,68 +312,6 @@ internal sealed partial class SettingsBuilder
         var run = RequiredScalar(node, "run");
         var args = ReadList(node, "args") ?? [];
         return run is null ? null : new CommandAgentSettings(run, [.. args.Select(a => a.Value)]);
-    }
-
-    private RelayAgentSettings? ReadRelay(ConfigNode node, IReadOnlyDictionary<string, TableSettings> tables)
-    {
-        CheckKeys(node, "host", "auth", "tls", "helo", "source", "family", "port");
-        var host = Scalar(node, "host");
-        var auth = Scalar(node, "auth");
-        Uri? uri = null;
-        if (host is not null)
-        {
-            if (!Uri.TryCreate(host, UriKind.Absolute, out uri) || string.IsNullOrEmpty(uri.Host)
-                || !RelaySchemes.Contains(uri.Scheme, StringComparer.OrdinalIgnoreCase)
-                || (uri.AbsolutePath.Length > 1) || uri.Query.Length > 0)
-            {
-                Error(node["host"]!, $"'{host}' is not a relay URL (scheme://host[:port] with scheme {string.Join(", ", RelaySchemes)})");
-                uri = null;
-            }
-            else if (uri.Scheme.Equals("lmtp", StringComparison.OrdinalIgnoreCase) && uri.IsDefaultPort)
-            {
-                Error(node["host"]!, $"'{host}': lmtp:// needs a port");
-            }
-        }
-
-        if (auth is not null)
-        {
-            if (host is null)
-            {
-                Error(node["auth"]!, "needs relay.host: credentials are only sent to a smarthost");
-            }
-            else if (!tables.ContainsKey(auth))
-            {
-                Error(node["auth"]!, UnknownTable(auth, tables));
-            }
-        }
-
-        var tls = ReadChoice<string?>(node, "tls", null, ("opportunistic", "opportunistic"), ("required", "required"), ("verify", "verify"), ("none", "none"));
-        var family = ReadChoice(node, "family", "any", ("any", "any"), ("ipv4", "ipv4"), ("ipv6", "ipv6"), ("prefer-ipv4", "prefer-ipv4"));
-        var helo = Scalar(node, "helo");
-        if (helo is not null && (helo.Length == 0 || helo.Any(c => char.IsControl(c) || char.IsWhiteSpace(c))))
-        {
-            Error(node["helo"]!, $"'{helo}' is not a host name");
-            helo = null;
-        }
-
-        System.Net.IPAddress? source = null;
-        if (Scalar(node, "source") is { } sourceText && !System.Net.IPAddress.TryParse(sourceText, out source))
-        {
-            Error(node["source"]!, $"'{sourceText}' is not an IP address");
-        }
-
-        var port = ReadInt(node, "port", 25);
-        if (port > 65535)
-        {
-            Error(node["port"]!, "must be a port number (1-65535)");
-        }
-
-        if (node["port"] is not null && host is not null)
-        {
-            Error(node["port"]!, "applies to MX delivery only; give a smarthost's port in relay.host");
-        }
-
-        return new RelayAgentSettings(uri, auth) { Tls = tls, Family = family, Helo = helo, Source = source, MxPort = port };
     }
 
     private List<System.Net.IPEndPoint> ReadDns(ConfigNode? dns)

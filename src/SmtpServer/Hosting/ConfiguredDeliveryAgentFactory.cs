@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Delivery;
@@ -11,9 +13,10 @@ namespace SmtpServer.Hosting;
 /// <summary>
 /// Builds agents from <c>actions:</c>: the local agents (maildir, mbox, lmtp, command) and the
 /// relay agent from SmtpServer.Delivery, each inside an <see cref="AliasTargetAgent"/> that
-/// delivers the action's aliases(5) file and command targets. A relay whose credentials cannot be read gets an agent
-/// that answers every recipient with a temporary failure, so that mail stays queued (retried,
-/// then expired with a bounce) instead of being lost. The scheduler creates each action's agent
+/// delivers the action's aliases(5) file and command targets. A smarthost whose credentials
+/// cannot be read is passed over (never used without AUTH); a relay whose caFile cannot be read
+/// gets an agent that answers every recipient with a temporary failure, so that mail stays queued
+/// (retried, then expired with a bounce) instead of being lost or sent under the wrong trust. The scheduler creates each action's agent
 /// once and keeps it.
 /// </summary>
 /// <param name="actions">The actions at start-up (agents are built once).</param>
@@ -66,49 +69,50 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
     private IDeliveryAgent CreateRelay(string name, RelayAgentSettings relay)
     {
         var logger = loggerFactory.CreateLogger<RelayAgent>();
-        var tls = RelayTlsMode.Opportunistic;
-        Smarthost? host = null;
-        if (relay.Host is not null)
+        var setting = TlsMode(relay.Tls);
+        var hosts = new List<Smarthost>();
+        foreach (var url in relay.Hosts)
         {
-            host = Smarthost.Parse(relay.Host, out tls);
-        }
-
-        var noVerify = false;
-        switch (relay.Tls)
-        {
-            case "opportunistic":
-                tls = tls == RelayTlsMode.Implicit ? tls : RelayTlsMode.Opportunistic;
-                noVerify = true;
-                break;
-            case "required":
-                noVerify = true;
-                tls = tls == RelayTlsMode.Implicit ? tls : RelayTlsMode.Required;
-                break;
-            case "verify":
-                tls = tls == RelayTlsMode.Implicit ? tls : RelayTlsMode.Verify;
-                break;
-            case "none":
-                tls = RelayTlsMode.None;
-                break;
-        }
-
-        NetworkCredential? credentials = null;
-        if (relay.AuthTable is not null && host is not null)
-        {
-            credentials = ReadCredentials(relay.AuthTable, host.Label ?? host.Host, out var problem);
-            if (credentials is null)
+            var host = Smarthost.Parse(url, out _).WithTlsSetting(setting);
+            if (relay.AuthTable is not null)
             {
-                FactoryLog.NoCredentials(logger, name, relay.AuthTable, problem);
+                // OpenSMTPD looks the credentials up by each relay's label (or host name).
+                var credentials = ReadCredentials(relay.AuthTable, host.AuthLabel, out var problem);
+                if (credentials is null)
+                {
+                    FactoryLog.NoCredentials(logger, name, relay.AuthTable, host.ToString(), problem);
+                    host = host with { CredentialsProblem = $"table {relay.AuthTable}: {problem}" };
+                }
+
+                host = host with { Credentials = credentials };
+            }
+
+            hosts.Add(host);
+        }
+
+        X509Certificate2Collection? anchors = null;
+        if (relay.CaFile is { } caFile)
+        {
+            try
+            {
+                anchors = [];
+                anchors.ImportFromPemFile(caFile);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or CryptographicException)
+            {
+                // Checked at start-up; gone since. Never fall back to the system store: keep the mail.
+                FactoryLog.NoCaFile(logger, name, caFile, e.Message);
                 return new UnavailableDeliveryAgent(name, "relay", IsLocal: false);
             }
         }
 
         var options = new RelayAgentOptions
         {
-            Host = host,
-            Credentials = credentials,
-            Tls = tls,
-            ImplicitTlsNoVerify = noVerify,
+            Hosts = hosts,
+            Tls = setting ?? RelayTlsMode.Opportunistic,
+            TlsPolicy = new RelayTlsPolicy((relay.TlsPolicy ?? new Dictionary<string, string>()).Select(p => KeyValuePair.Create(p.Key, TlsMode(p.Value)!.Value))),
+            TrustAnchors = anchors,
+            RateLimit = relay.RateLimit,
             HeloName = relay.Helo ?? server?.Hostname ?? Environment.MachineName,
             Source = relay.Source,
             Family = relay.Family switch
@@ -124,6 +128,16 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
         };
         return new RelayAgent(name, options, time, logger);
     }
+
+    /// <summary>relay.tls and relay.tlsPolicy values (validated by the settings builder); null when unset.</summary>
+    private static RelayTlsMode? TlsMode(string? setting) => setting switch
+    {
+        "opportunistic" => RelayTlsMode.Opportunistic,
+        "required" => RelayTlsMode.Required,
+        "verify" => RelayTlsMode.Verify,
+        "none" => RelayTlsMode.None,
+        _ => null,
+    };
 
     /// <summary>
     /// relay.auth: a <c>map</c> (or <c>credentials</c>) file table, lines <c>label user:password</c>
@@ -178,7 +192,10 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
 
     private static partial class FactoryLog
     {
-        [LoggerMessage(3190, LogLevel.Error, "relay action {Action}: could not retrieve credentials from table {Table} ({Problem}); its mail stays queued", EventName = "RelayNoCredentials")]
-        public static partial void NoCredentials(ILogger logger, string action, string table, string problem);
+        [LoggerMessage(3190, LogLevel.Error, "relay action {Action}: could not retrieve credentials for {Relay} from table {Table} ({Problem}); it is not used", EventName = "RelayNoCredentials")]
+        public static partial void NoCredentials(ILogger logger, string action, string table, string relay, string problem);
+
+        [LoggerMessage(3191, LogLevel.Error, "relay action {Action}: could not read caFile {Path} ({Problem}); its mail stays queued", EventName = "RelayNoCaFile")]
+        public static partial void NoCaFile(ILogger logger, string action, string path, string problem);
     }
 }

@@ -122,11 +122,7 @@ internal static class InteropPeers
         san.AddIpAddress(IPAddress.Loopback);
         request.CertificateExtensions.Add(san.Build());
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        var certificatePath = Path.Combine(directory, "peer.crt");
-        var keyPath = Path.Combine(directory, "peer.key");
-        File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
-        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
-        return (certificatePath, keyPath);
+        return SmtpServer.Testing.TestPki.WritePem(certificate, directory, "peer");
     }
 }
 

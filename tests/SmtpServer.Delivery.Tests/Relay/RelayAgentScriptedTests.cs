@@ -16,8 +16,7 @@ public sealed class RelayAgentScriptedTests : IDisposable
     private static RelayAgent Agent(ScriptedLinePeer peer, TimeSpan? commandTimeout = null) =>
         new("relay", new RelayAgentOptions
         {
-            Host = new Smarthost("127.0.0.1", peer.Port, false, null),
-            Tls = RelayTlsMode.None,
+            Hosts = [new Smarthost("127.0.0.1", peer.Port, false, null) { Tls = RelayTlsMode.None }],
             HeloName = "mx.us.test",
             CommandTimeout = commandTimeout ?? TimeSpan.FromSeconds(10),
         }, TimeProvider.System, NullLogger<RelayAgent>.Instance);

@@ -23,9 +23,7 @@ public sealed class RelayAgentTlsScriptedTests : IDisposable
         var host = Smarthost.Parse(new Uri(url), out var schemeTls);
         return new RelayAgent("relay", new RelayAgentOptions
         {
-            Host = host,
-            Tls = tls ?? schemeTls,
-            Credentials = credentials,
+            Hosts = [host with { Tls = tls ?? schemeTls, Credentials = credentials }],
             HeloName = "mx.us.test",
             ConnectTimeout = TimeSpan.FromSeconds(10),
             CommandTimeout = TimeSpan.FromSeconds(10),

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging.Abstractions;
 using SmtpServer.Core.Delivery;
 using SmtpServer.Delivery.Relay;
@@ -52,10 +53,11 @@ public sealed class RelaySmarthostTlsAuthInteropTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private async Task<(PeerProcess Server, int Port)> StartServerAsync(string excludedMechanism = "-")
+    /// <summary>Starts the smarthost with <paramref name="pem"/> (certificate and key files), or a self-signed certificate.</summary>
+    private async Task<(PeerProcess Server, int Port)> StartServerAsync(string excludedMechanism = "-", (string Certificate, string Key)? pem = null)
     {
         InteropPeers.RequireAiosmtpd();
-        var (certificate, key) = InteropPeers.WriteSelfSignedPem(_dir.Path, "smarthost.test");
+        var (certificate, key) = pem ?? InteropPeers.WriteSelfSignedPem(_dir.Path, "smarthost.test");
         var script = _dir.Combine("smarthost.py");
         await File.WriteAllTextAsync(script, Server);
         for (var attempt = 1; ; attempt++)
@@ -84,16 +86,15 @@ public sealed class RelaySmarthostTlsAuthInteropTests : IDisposable
     /// What the host builds from <c>relay: { host: "smtp+tls://label@127.0.0.1:PORT", auth: secrets, tls: ... }</c>:
     /// the scheme says verify; <c>tls: required</c> keeps STARTTLS mandatory without verification.
     /// </summary>
-    private static RelayAgent Agent(int port, RelayTlsMode? tlsOverride, string password = Password)
+    private static RelayAgent Agent(int port, RelayTlsMode? tlsOverride, string password = Password, X509Certificate2Collection? trustAnchors = null)
     {
         var host = Smarthost.Parse(new Uri($"smtp+tls://label@127.0.0.1:{port}"), out var tls);
         Assert.Equal(RelayTlsMode.Verify, tls);
         Assert.Equal("label", host.Label);
         return new RelayAgent("relay", new RelayAgentOptions
         {
-            Host = host,
-            Tls = tlsOverride ?? tls,
-            Credentials = new NetworkCredential(User, password),
+            Hosts = [host with { Tls = tlsOverride ?? tls, Credentials = new NetworkCredential(User, password) }],
+            TrustAnchors = trustAnchors,
             HeloName = "mx.us.test",
             ConnectTimeout = TimeSpan.FromSeconds(10),
             CommandTimeout = TimeSpan.FromSeconds(10),
@@ -170,6 +171,28 @@ public sealed class RelaySmarthostTlsAuthInteropTests : IDisposable
             Assert.Equal(1, agent.ConnectionsOpened);
             Assert.Empty(AuthLog());
             Assert.False(File.Exists(_dir.Combine("data.bin")));
+        }
+    }
+
+    [Fact]
+    public async Task Tls_verify_with_a_ca_file_trusts_the_private_ca_of_a_real_smarthost()
+    {
+        // The certificate Python serves is issued by a CA made here; relay.caFile names it.
+        using var ca = TestPki.Create("Interop Test CA");
+        using var leaf = ca.Issue("smarthost.test", "127.0.0.1");
+        var (server, port) = await StartServerAsync(pem: TestPki.WritePem(leaf, _dir.Path, "leaf"));
+        await using (server)
+        {
+            var anchors = new X509Certificate2Collection();
+            anchors.ImportFromPemFile(ca.WriteCaFile(_dir.Path));
+            await using var agent = Agent(port, tlsOverride: null, trustAnchors: anchors);
+            var message = TestMessages.Write(_dir, TestMessages.Simple);
+            var results = await agent.DeliverAsync(TestMessages.Request(message, "alice@example.org"), default);
+
+            Assert.Equal(DeliveryStatus.Delivered, results[0].Status);
+            Assert.Equal(1, agent.ConnectionsOpened);
+            Assert.Equal([$"PLAIN {User} ok tls=True"], AuthLog());
+            Assert.Equal(await File.ReadAllBytesAsync(message), await File.ReadAllBytesAsync(_dir.Combine("data.bin")));
         }
     }
 }

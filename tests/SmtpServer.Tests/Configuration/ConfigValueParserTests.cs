@@ -67,4 +67,34 @@ public sealed class ConfigValueParserTests
         Assert.False(ConfigValueParser.TryParseDuration(text, out _, out var error));
         Assert.NotEmpty(error);
     }
+
+    [Theory]
+    [InlineData("60/min", 60, 60)]
+    [InlineData("60/m", 60, 60)]
+    [InlineData("1000/h", 1000, 3600)]
+    [InlineData("5/30s", 5, 30)]
+    [InlineData(" 10 / second ", 10, 1)]
+    [InlineData("100/day", 100, 86400)]
+    [InlineData("3/1h30m", 3, 5400)]
+    public void Rates(string text, int count, int seconds)
+    {
+        Assert.True(ConfigValueParser.TryParseRate(text, out var parsed, out var interval, out var error), error);
+        Assert.Equal(count, parsed);
+        Assert.Equal(TimeSpan.FromSeconds(seconds), interval);
+    }
+
+    [Theory]
+    [InlineData("60")]
+    [InlineData("60 per minute")]
+    [InlineData("0/min")]
+    [InlineData("-1/min")]
+    [InlineData("60/")]
+    [InlineData("60/0s")]
+    [InlineData("60/fortnight")]
+    [InlineData("/min")]
+    public void Bad_rates(string text)
+    {
+        Assert.False(ConfigValueParser.TryParseRate(text, out _, out _, out var error));
+        Assert.Equal($"'{text}' is not a rate (use e.g. 60/min, 1000/h, 5/30s)", error);
+    }
 }

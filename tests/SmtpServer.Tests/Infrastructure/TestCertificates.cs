@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using SmtpServer.Testing;
 
 namespace SmtpServer.Tests.Infrastructure;
 
@@ -24,39 +25,12 @@ internal static class TestCertificates
     }
 
     /// <summary>A client certificate (clientAuth) issued by <paramref name="issuer"/>.</summary>
-    public static X509Certificate2 CreateClient(string name, X509Certificate2 issuer, params string[] dnsNames)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
-        if (dnsNames.Length > 0)
-        {
-            var san = new SubjectAlternativeNameBuilder();
-            foreach (var dnsName in dnsNames)
-            {
-                san.AddDnsName(dnsName);
-            }
+    public static X509Certificate2 CreateClient(string name, X509Certificate2 issuer, params string[] dnsNames) =>
+        TestPki.Issue(issuer, name, TestPki.ClientAuth, dnsNames);
 
-            request.CertificateExtensions.Add(san.Build());
-        }
-
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));
-        var serial = RandomNumberGenerator.GetBytes(8);
-        using var issued = request.Create(issuer, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(10), serial);
-        using var withKey = issued.CopyWithPrivateKey(key);
-        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
-    }
-
-    /// <summary>Writes certificate.pem and key.pem (PKCS#8) into <paramref name="directory"/>; returns their paths.</summary>
-    public static (string Certificate, string Key) WritePem(X509Certificate2 certificate, string directory, string prefix = "tls")
-    {
-        Directory.CreateDirectory(directory);
-        var certificatePath = Path.Combine(directory, prefix + ".crt");
-        var keyPath = Path.Combine(directory, prefix + ".key");
-        File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
-        using var key = certificate.GetECDsaPrivateKey()!;
-        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
-        return (certificatePath, keyPath);
-    }
+    /// <summary>Writes PREFIX.crt and PREFIX.key (PKCS#8) into <paramref name="directory"/>; returns their paths.</summary>
+    public static (string Certificate, string Key) WritePem(X509Certificate2 certificate, string directory, string prefix = "tls") =>
+        TestPki.WritePem(certificate, directory, prefix);
 
     public static (string Certificate, string Key) Write(string directory, string dnsName = TestSettings.Hostname, string prefix = "tls")
     {
