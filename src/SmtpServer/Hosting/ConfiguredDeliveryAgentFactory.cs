@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Delivery;
+using SmtpServer.Core.Dns;
 using SmtpServer.Delivery;
 using SmtpServer.Delivery.Relay;
 
@@ -15,7 +16,8 @@ namespace SmtpServer.Hosting;
 /// once and keeps it.
 /// </summary>
 internal sealed partial class ConfiguredDeliveryAgentFactory(
-    IReadOnlyDictionary<string, ActionSettings> actions, ILoggerFactory loggerFactory, TimeProvider time, ServerSettings? server = null) : IDeliveryAgentFactory
+    IReadOnlyDictionary<string, ActionSettings> actions, ILoggerFactory loggerFactory, TimeProvider time, ServerSettings? server = null, DnsResolver? dns = null)
+    : IDeliveryAgentFactory
 {
     private readonly LocalAgentFactory _local = new(loggerFactory, time);
 
@@ -96,6 +98,7 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
                 _ => AddressFamilyPreference.Any,
             },
             MxPort = relay.MxPort,
+            Dns = dns,
             DnsServers = server?.DnsServers ?? [],
             LocalEndPoints = [.. server?.Listeners.Select(l => l.EndPoint) ?? []],
         };
