@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using SmtpServer.Core.Routing;
 using SmtpServer.Tls;
 
 namespace SmtpServer.Configuration;
@@ -55,7 +56,7 @@ internal sealed partial class SettingsBuilder
             }
 
             var hostname = Scalar(node, "hostname");
-            if (hostname is not null && !IsHostName(hostname))
+            if (hostname is not null && !DomainName.IsHostName(hostname))
             {
                 Error(node["hostname"]!, $"'{hostname}' is not a host name");
             }

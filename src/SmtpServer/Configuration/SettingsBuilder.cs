@@ -29,7 +29,7 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
         var tables = ReadTables(Section(root, "tables"));
         var listeners = ReadListeners(root, tables);
         var actions = ReadActions(Section(root, "actions"), tables);
-        var dnsServers = ReadDns(Section(root, "dns"));
+        var dns = ReadDns(Section(root, "dns"));
 
         var localNames = new List<string> { "localhost", hostname };
         localNames.AddRange(listeners.Select(l => l.Hostname).OfType<string>());
@@ -72,7 +72,9 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
             LookupTables = _lookupTables,
             SubaddressDelimiter = _delimiter,
             LocalNames = localNames,
-            DnsServers = dnsServers,
+            DnsServers = dns.Servers,
+            ReverseLookup = dns.ReverseLookup,
+            ReverseLookupTimeout = dns.ReverseLookupTimeout,
         };
     }
 

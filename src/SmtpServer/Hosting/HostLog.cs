@@ -25,4 +25,7 @@ internal static partial class HostLog
 
     [LoggerMessage(1013, LogLevel.Warning, "smtpd reload: listener changes ({Listener}) need a restart; the running listeners stay", EventName = "ReloadListenersChanged")]
     public static partial void ReloadListenersChanged(ILogger logger, string listener);
+
+    [LoggerMessage(1014, LogLevel.Warning, "smtpd reload: dns.servers changes need a restart; the running DNS client stays", EventName = "ReloadDnsChanged")]
+    public static partial void ReloadDnsChanged(ILogger logger);
 }

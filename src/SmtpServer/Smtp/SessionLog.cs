@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using SmtpServer.Core.Dns;
 
 namespace SmtpServer.Smtp;
 
@@ -43,4 +44,11 @@ internal static partial class SessionLog
 
     [LoggerMessage(1110, LogLevel.Warning, "{SessionId} smtp starttls discarded {Bytes} bytes sent after STARTTLS in plain text", EventName = "SmtpStartTlsDiscarded")]
     public static partial void DiscardedAfterStartTls(ILogger logger, string sessionId, long bytes);
+
+    /// <summary>OpenSMTPD logs host=&lt;rdns&gt; on its connected line; ours is looked up after the banner, so it has its own line.</summary>
+    [LoggerMessage(1111, LogLevel.Information, "{SessionId} smtp rdns address={Address} host={Host} result={Result} detail={Detail}", EventName = "SmtpReverseDns")]
+    public static partial void ReverseDns(ILogger logger, string sessionId, IPAddress address, string host, ReverseDnsStatus result, string detail);
+
+    [LoggerMessage(1112, LogLevel.Warning, "{SessionId} smtp rdns address={Address} lookup failed", EventName = "SmtpReverseDnsFailed")]
+    public static partial void ReverseDnsFailed(ILogger logger, string sessionId, IPAddress address, Exception exception);
 }

@@ -242,6 +242,7 @@ internal sealed partial class SmtpSession
             Recipient = recipient,
             Tls = _tls is not null,
             AuthenticatedUser = _authenticatedUser,
+            ClientHostName = await ClientHostNameAsync().ConfigureAwait(false),
             ClientCertificateNames = _tls?.VerifiedClientNames() ?? [],
         };
         IReadOnlyList<ExpandedRecipient> routed;

@@ -164,6 +164,7 @@ internal sealed partial class SmtpSession
                 Recipient: _transaction.Recipients.Count == 1 ? _transaction.Recipients[0].Recipient.Address : null,
                 Date: _services.Time.GetUtcNow())
             {
+                ClientHostName = await ClientHostNameAsync().ConfigureAwait(false),
                 TlsComment = _tls?.ReceivedComment(),
                 AuthenticatedUser = _listener.ReceivedAuth ? _authenticatedUser : null,
             });
@@ -212,6 +213,7 @@ internal sealed partial class SmtpSession
             Recipients = transaction.Recipients,
             Listener = _listener.Name,
             ClientAddress = ClientAddress?.ToString() ?? "local",
+            ClientHostName = await ClientHostNameAsync().ConfigureAwait(false),
             Helo = _helo!,
             ReceivedAt = _services.Time.GetUtcNow(),
             Tls = _tls is not null,

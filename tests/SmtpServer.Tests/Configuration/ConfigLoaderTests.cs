@@ -172,6 +172,33 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Reverse_lookup_is_on_by_default_and_dns_keys_are_read()
+    {
+        var defaults = LoadYaml(Minimal).Settings!;
+        Assert.True(defaults.ReverseLookup);
+        Assert.Equal(TimeSpan.FromSeconds(5), defaults.ReverseLookupTimeout);
+        Assert.Empty(defaults.DnsServers);
+
+        var result = LoadYaml(Minimal + "\ndns: { servers: [127.0.0.53, '127.0.0.1:5353'], reverseLookup: false, reverseLookupTimeout: 1500ms }\n");
+        Assert.True(result.Errors.Count == 0, string.Join("\n", result.Errors));
+        var s = result.Settings!;
+        Assert.False(s.ReverseLookup);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), s.ReverseLookupTimeout);
+        Assert.Equal([new IPEndPoint(IPAddress.Parse("127.0.0.53"), 53), new IPEndPoint(IPAddress.Loopback, 5353)], s.DnsServers);
+    }
+
+    [Theory]
+    [InlineData("dns: { reverseLookup: sometimes }", "dns.reverseLookup: 'sometimes' is not true or false")]
+    [InlineData("dns: { reverseLookupTimeout: 0s }", "dns.reverseLookupTimeout: '0s' must be longer than zero")]
+    [InlineData("dns: { reverseLookupTimeout: 2m }", "dns.reverseLookupTimeout: '2m' is too long (at most 60s; a few seconds is usual)")]
+    [InlineData("dns: { reverseLookups: false }", "dns.reverseLookups: unknown key (did you mean 'reverseLookup'?)")]
+    [InlineData("dns: { servers: [dns.example] }", "dns.servers[0]: 'dns.example' is not a DNS server (ip, ip:port or [ipv6]:port)")]
+    public void Dns_problems(string dns, string expected)
+    {
+        Assert.Contains(expected, Errors(Minimal + "\n" + dns + "\n"));
+    }
+
+    [Fact]
     public void Delivery_concurrency_limits_are_read_and_checked()
     {
         var result = LoadYaml(Minimal.Replace("maildir: { path: ./mail } }", "maildir: { path: ./mail }, maxDeliveries: 3 }", StringComparison.Ordinal)

@@ -277,17 +277,4 @@ public sealed class AuthTests : IDisposable
         await client.SendAsync(line + "\r\n");
         return await client.ReadReplyAsync();
     }
-
-    private sealed class SingleLoggerFactory(ILogger logger) : ILoggerFactory
-    {
-        public void AddProvider(ILoggerProvider provider)
-        {
-        }
-
-        public ILogger CreateLogger(string categoryName) => logger;
-
-        public void Dispose()
-        {
-        }
-    }
 }
