@@ -142,6 +142,12 @@ internal sealed record ListenerSettings
 
     /// <summary>receivedAuth: the Received header names the authenticated user.</summary>
     public bool ReceivedAuth { get; init; }
+
+    /// <summary>
+    /// masquerade (OpenSMTPD <c>senders &lt;table&gt; masquerade</c>): the From: header of mail
+    /// from an authenticated session is rewritten to the envelope sender.
+    /// </summary>
+    public bool Masquerade { get; init; }
 }
 
 internal enum LogFormat

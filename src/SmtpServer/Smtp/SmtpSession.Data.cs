@@ -168,14 +168,19 @@ internal sealed partial class SmtpSession
                 TlsComment = _tls?.ReceivedComment(),
                 AuthenticatedUser = _listener.ReceivedAuth ? _authenticatedUser : null,
             });
-            if (_listener.Submission)
+
+            // masquerade: only mail of an authenticated session, and not bounces (no sender to name).
+            var masquerade = CurrentListener.Masquerade && _authenticatedUser is not null ? _transaction.Sender?.Address : null;
+            if (_listener.Submission || masquerade is not null)
             {
                 var id = spool.Id.ToString();
                 _transaction.Submission = new SubmissionHeaderWriter(
                     spool.Writer,
-                    () => $"<{id}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}@{_hostname}>",
-                    () => ReceivedHeader.FormatDate(_services.Time.GetUtcNow()));
+                    _listener.Submission ? () => $"<{id}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}@{_hostname}>" : null,
+                    _listener.Submission ? () => ReceivedHeader.FormatDate(_services.Time.GetUtcNow()) : null,
+                    masquerade);
             }
+
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -199,6 +199,25 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Masquerade_is_read_next_to_senders()
+    {
+        var yaml = Minimal.Replace(
+            "listeners: [ { name: mx, address: \"127.0.0.1:2525\" } ]",
+            """
+            tables: { users: { type: file, path: ./creds, format: credentials }, owners: { type: file, path: ./owners, format: map } }
+            listeners:
+              - { name: sub, address: "127.0.0.1:587", auth: { mode: required, credentials: users, allowPlaintext: true }, senders: owners, masquerade: true }
+              - { name: mx, address: "127.0.0.1:2525" }
+            """,
+            StringComparison.Ordinal);
+        var result = LoadYaml(yaml);
+        Assert.True(result.Errors.Count == 0, string.Join("\n", result.Errors));
+        Assert.True(result.Settings!.Listeners[0].Masquerade);
+        Assert.NotNull(result.Settings.Listeners[0].Senders);
+        Assert.False(result.Settings.Listeners[1].Masquerade);
+    }
+
+    [Fact]
     public void Delivery_concurrency_limits_are_read_and_checked()
     {
         var result = LoadYaml(Minimal.Replace("maildir: { path: ./mail } }", "maildir: { path: ./mail }, maxDeliveries: 3 }", StringComparison.Ordinal)
@@ -287,6 +306,10 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', auth: { mode: required } } ]", "listeners[0].auth.credentials: is required: the name of a table of user:hash entries")]
     [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', auth: { credentials: users } } ]", "listeners[0].auth.credentials: unknown table 'users' (no tables are defined)")]
     [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', submision: true } ]", "listeners[0].submision: unknown key (did you mean 'submission'?)")]
+    [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', masquerade: true } ]", "listeners[0].masquerade: applies to authenticated mail: the listener needs auth (mode: optional or required)")]
+    [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', masquerade: true, auth: { mode: none } } ]", "listeners[0].masquerade: applies to authenticated mail: the listener needs auth (mode: optional or required)")]
+    [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', masquerade: yes please } ]", "listeners[0].masquerade: 'yes please' is not true or false")]
+    [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', masquarade: true } ]", "listeners[0].masquarade: unknown key (did you mean 'masquerade'?)")]
     [InlineData("listeners: []", "listeners: at least one listener is required (e.g. { name: mx, address: 127.0.0.1:2525 })")]
     public void Listener_problems(string listeners, string expected)
     {
