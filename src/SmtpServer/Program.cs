@@ -11,8 +11,8 @@ internal static class Program
 {
     private const string Usage = """
         usage: smtpd [-c|--config FILE] [--check]
-               smtpd [-c FILE] --explain-route --from ADDR --to ADDR [--src IP] [--auth USER] [--helo NAME] [--tls]
-                      [--client-cert NAME]...
+               smtpd [-c FILE] --explain-route --from ADDR --to ADDR [--src IP] [--rdns NAME] [--auth USER] [--helo NAME]
+                      [--tls] [--client-cert NAME]...
                smtpd encrypt
           -c, --config FILE   configuration file, YAML (.yaml/.yml) or JSON (.json);
                               default: $SMTPD_CONFIG, else config/smtpd.yaml
@@ -21,6 +21,8 @@ internal static class Program
                               allow) go to stderr and do not fail the check
           --explain-route     print which rule matches --to and why, the action, and the
                               recipients aliases/virtual tables expand it to (no mail is sent)
+          --rdns NAME         with --explain-route: the client's reverse DNS name (forward-confirmed,
+                              as a session finds it; no lookup is made), for rules' rdns
           --client-cert NAME  with --explain-route: the client presented a verified certificate
                               with this CN or DNS name (repeat for more names; implies --tls)
           encrypt             read a password from stdin, print its $6$ (SHA-512-crypt) hash
@@ -38,7 +40,7 @@ internal static class Program
         string? path = null;
         var check = false;
         var explain = false;
-        string? from = null, to = null, source = null, auth = null, helo = null;
+        string? from = null, to = null, source = null, auth = null, helo = null, rdns = null;
         var tls = false;
         var clientCertificateNames = new List<string>();
         for (var i = 0; i < args.Length; i++)
@@ -62,6 +64,9 @@ internal static class Program
                     break;
                 case "--src" when i + 1 < args.Length:
                     source = args[++i];
+                    break;
+                case "--rdns" when i + 1 < args.Length:
+                    rdns = args[++i];
                     break;
                 case "--auth" when i + 1 < args.Length:
                     auth = args[++i];
@@ -106,7 +111,7 @@ internal static class Program
                 return 2;
             }
 
-            return await RouteExplainer.ExplainAsync(loaded.Settings, from, to, source, auth, helo, tls, Console.Out, clientCertificateNames).ConfigureAwait(false);
+            return await RouteExplainer.ExplainAsync(loaded.Settings, from, to, source, auth, helo, tls, Console.Out, clientCertificateNames, rdns).ConfigureAwait(false);
         }
 
         if (check)

@@ -11,7 +11,10 @@ namespace SmtpServer;
 /// </summary>
 internal static class RouteExplainer
 {
-    public static async Task<int> ExplainAsync(ServerSettings settings, string? from, string to, string? source, string? auth, string? helo, bool tls, TextWriter output, IReadOnlyList<string>? clientCertificateNames = null)
+    /// <param name="clientHostName">--rdns: the client's (forward-confirmed) reverse DNS name, as a session would have found it; no lookup is made.</param>
+    public static async Task<int> ExplainAsync(
+        ServerSettings settings, string? from, string to, string? source, string? auth, string? helo, bool tls, TextWriter output,
+        IReadOnlyList<string>? clientCertificateNames = null, string? clientHostName = null)
     {
         IPAddress? client = null;
         if (source is not null && !source.Equals("local", StringComparison.OrdinalIgnoreCase) && !IPAddress.TryParse(source, out client))
@@ -29,9 +32,11 @@ internal static class RouteExplainer
             Recipient = ToMailbox(to),
             Tls = tls,
             AuthenticatedUser = auth,
+            ClientHostName = clientHostName?.TrimEnd('.'),
             ClientCertificateNames = clientCertificateNames ?? [],
         };
         await output.WriteLineAsync($"from <{request.Sender?.Address}> to <{request.Recipient.Address}> src {client?.ToString() ?? "local"}"
+            + (request.ClientHostName is null ? string.Empty : $" rdns {request.ClientHostName}")
             + (auth is null ? string.Empty : $" auth {auth}") + (tls ? " tls" : string.Empty)
             + (request.ClientCertificateNames.Count == 0 ? string.Empty : $" client-cert {string.Join(",", request.ClientCertificateNames)}")).ConfigureAwait(false);
 

@@ -34,3 +34,17 @@ public sealed class CollectingLogger<T> : ILogger<T>
 }
 
 public sealed record LogEntry(LogLevel Level, EventId EventId, string Message, Exception? Exception);
+
+/// <summary>Gives every category the one logger (a <see cref="CollectingLogger{T}"/>): what a session logs, whatever its category.</summary>
+public sealed class SingleLoggerFactory(ILogger logger) : ILoggerFactory
+{
+    public void AddProvider(ILoggerProvider provider)
+    {
+    }
+
+    public ILogger CreateLogger(string categoryName) => logger;
+
+    public void Dispose()
+    {
+    }
+}

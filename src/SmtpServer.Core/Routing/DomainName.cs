@@ -36,4 +36,25 @@ internal static class DomainName
             return null;
         }
     }
+
+    /// <summary>RFC 1123 host name syntax: labels of letters, digits and hyphens.</summary>
+    public static bool IsHostName(string name)
+    {
+        var trimmed = name.TrimEnd('.');
+        if (trimmed.Length is 0 or > 253)
+        {
+            return false;
+        }
+
+        foreach (var label in trimmed.Split('.'))
+        {
+            if (label.Length is 0 or > 63 || label[0] == '-' || label[^1] == '-'
+                || !label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

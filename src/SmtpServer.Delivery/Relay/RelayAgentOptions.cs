@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using SmtpServer.Core.Dns;
 
 namespace SmtpServer.Delivery.Relay;
 
@@ -62,7 +63,10 @@ internal sealed record RelayAgentOptions
 
     public AddressFamilyPreference Family { get; init; } = AddressFamilyPreference.Any;
 
-    /// <summary>dns.servers; empty means the system's resolvers.</summary>
+    /// <summary>The process's shared DNS client; null: one of this agent's own from <see cref="DnsServers"/>.</summary>
+    public DnsResolver? Dns { get; init; }
+
+    /// <summary>dns.servers; empty means the system's resolvers. Only without <see cref="Dns"/>.</summary>
     public IReadOnlyList<IPEndPoint> DnsServers { get; init; } = [];
 
     /// <summary>
@@ -82,8 +86,8 @@ internal sealed record RelayAgentOptions
     /// <summary>From the first byte of content to the reply after the final dot.</summary>
     public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>DNS query timeout (each try).</summary>
-    public TimeSpan DnsTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>DNS query timeout (each try). Only without <see cref="Dns"/>.</summary>
+    public TimeSpan DnsTimeout { get; init; } = DnsResolver.DefaultTimeout;
 
     /// <summary>Transactions per session (OpenSMTPD session-mail-max).</summary>
     public int MaxMessagesPerSession { get; init; } = 100;

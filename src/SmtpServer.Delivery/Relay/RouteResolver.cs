@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using DnsClient;
-using DnsClient.Protocol;
+using SmtpServer.Core.Dns;
 
 namespace SmtpServer.Delivery.Relay;
 
@@ -24,12 +24,12 @@ internal sealed record MxHost(string Name, int Preference);
 /// <summary>
 /// Turns a destination into addresses to try: MX by preference (random among equals), implicit
 /// MX, null MX (RFC 7505), loops back to us, NXDOMAIN versus temporary DNS failures
-/// (REFERENCE.md §1.4, OpenSMTPD's mta_on_mx), the address family preference. DNS servers are
-/// configurable so tests can use a local dnsmasq.
+/// (REFERENCE.md §1.4, OpenSMTPD's mta_on_mx), the address family preference. The DNS client is
+/// the process's shared one (dns.servers, so tests can use a local dnsmasq).
 /// </summary>
 internal sealed class RouteResolver
 {
-    private readonly LookupClient _dns;
+    private readonly DnsResolver _dns;
     private readonly RelayAgentOptions _options;
     private readonly Random _random;
 
@@ -38,14 +38,7 @@ internal sealed class RouteResolver
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _random = random ?? Random.Shared;
-        var lookup = options.DnsServers.Count > 0 ? new LookupClientOptions([.. options.DnsServers]) : new LookupClientOptions();
-        lookup.UseCache = false;
-        lookup.Timeout = options.DnsTimeout;
-        lookup.Retries = 1;
-        lookup.ThrowDnsErrors = false;
-        lookup.ContinueOnDnsError = false;
-        lookup.UseTcpFallback = true;
-        _dns = new LookupClient(lookup);
+        _dns = options.Dns ?? new DnsResolver(options.DnsServers, options.DnsTimeout);
     }
 
     /// <summary>Addresses of the smarthost (a literal, or its A/AAAA records); failures are temporary.</summary>
@@ -80,7 +73,7 @@ internal sealed class RouteResolver
         IDnsQueryResponse response;
         try
         {
-            response = await _dns.QueryAsync(domain, QueryType.MX, QueryClass.IN, cancellationToken).ConfigureAwait(false);
+            response = await _dns.Client.QueryAsync(domain, QueryType.MX, QueryClass.IN, cancellationToken).ConfigureAwait(false);
         }
         catch (DnsResponseException e)
         {
@@ -231,29 +224,17 @@ internal sealed class RouteResolver
 
         var found = new List<IPAddress>();
         string? error = null;
-        var types = _options.Family switch
+        var families = _options.Family switch
         {
-            AddressFamilyPreference.IPv4 => new[] { QueryType.A },
-            AddressFamilyPreference.IPv6 => [QueryType.AAAA],
-            _ => [QueryType.A, QueryType.AAAA],
+            AddressFamilyPreference.IPv4 => new[] { AddressFamily.InterNetwork },
+            AddressFamilyPreference.IPv6 => [AddressFamily.InterNetworkV6],
+            _ => [AddressFamily.InterNetwork, AddressFamily.InterNetworkV6],
         };
-        foreach (var type in types)
+        foreach (var family in families)
         {
-            try
-            {
-                var response = await _dns.QueryAsync(host, type, QueryClass.IN, cancellationToken).ConfigureAwait(false);
-                if (response.HasError)
-                {
-                    error = response.Header.ResponseCode.ToString();
-                    continue;
-                }
-
-                found.AddRange(response.Answers.OfType<AddressRecord>().Select(r => r.Address));
-            }
-            catch (DnsResponseException e)
-            {
-                error = Describe(e);
-            }
+            var answer = await _dns.AddressesAsync(host, family, cancellationToken).ConfigureAwait(false);
+            error = answer.Error ?? error;
+            found.AddRange(answer.Records);
         }
 
         return (ApplyFamily(found, _options.Family), found.Count == 0 ? error : null);

@@ -62,8 +62,19 @@ internal sealed record ServerSettings
 
     public AdminSettings Admin { get; init; } = new();
 
-    /// <summary>dns.servers: resolvers for MX lookups (ip or ip:port); empty means the system's.</summary>
+    /// <summary>dns.servers: resolvers for MX and reverse lookups (ip or ip:port); empty means the system's.</summary>
     public IReadOnlyList<IPEndPoint> DnsServers { get; init; } = [];
+
+    /// <summary>
+    /// dns.reverseLookup: each session looks up its client's name (forward-confirmed) for the
+    /// rules' <c>rdns</c>, the Received header and the logs. On by default, as in OpenSMTPD.
+    /// </summary>
+    public bool ReverseLookup { get; init; } = true;
+
+    /// <summary>dns.reverseLookupTimeout: the bound of one client's whole lookup; past it the client has no name.</summary>
+    public TimeSpan ReverseLookupTimeout { get; init; } = DefaultReverseLookupTimeout;
+
+    public static readonly TimeSpan DefaultReverseLookupTimeout = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Per-session bounds from server.limits and server.smtp (DESIGN.md, decision 6).</summary>
@@ -134,6 +145,12 @@ internal sealed record ListenerSettings
 
     /// <summary>receivedAuth: the Received header names the authenticated user.</summary>
     public bool ReceivedAuth { get; init; }
+
+    /// <summary>
+    /// masquerade (OpenSMTPD <c>senders &lt;table&gt; masquerade</c>): the From: header of mail
+    /// from an authenticated session is rewritten to the envelope sender.
+    /// </summary>
+    public bool Masquerade { get; init; }
 }
 
 internal enum LogFormat

@@ -314,15 +314,17 @@ internal sealed partial class SettingsBuilder
         return run is null ? null : new CommandAgentSettings(run, [.. args.Select(a => a.Value)]);
     }
 
-    private List<System.Net.IPEndPoint> ReadDns(ConfigNode? dns)
+    /// <summary>dns: the resolvers (shared by MX and reverse lookups) and the sessions' reverse lookup.</summary>
+    private (List<System.Net.IPEndPoint> Servers, bool ReverseLookup, TimeSpan ReverseLookupTimeout) ReadDns(ConfigNode? dns)
     {
         var servers = new List<System.Net.IPEndPoint>();
+        var defaultTimeout = ServerSettings.DefaultReverseLookupTimeout;
         if (dns is null)
         {
-            return servers;
+            return (servers, true, defaultTimeout);
         }
 
-        CheckKeys(dns, "servers");
+        CheckKeys(dns, "servers", "reverseLookup", "reverseLookupTimeout");
         foreach (var (node, text) in ReadList(dns, "servers") ?? [])
         {
             if (System.Net.IPAddress.TryParse(text, out var bare))
@@ -339,7 +341,15 @@ internal sealed partial class SettingsBuilder
             }
         }
 
-        return servers;
+        var timeout = ReadDuration(dns, "reverseLookupTimeout", defaultTimeout);
+        if (timeout > TimeSpan.FromMinutes(1))
+        {
+            // The lookup runs while the client waits for its RCPT and DATA replies.
+            Error(dns["reverseLookupTimeout"]!, $"'{dns["reverseLookupTimeout"]!.Value}' is too long (at most 60s; a few seconds is usual)");
+            timeout = defaultTimeout;
+        }
+
+        return (servers, ReadBool(dns, "reverseLookup", true), timeout);
     }
 
     private static string UnknownTable(string name, IReadOnlyDictionary<string, TableSettings> tables)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using SmtpServer.Core.Routing;
 using SmtpServer.Tls;
 
 namespace SmtpServer.Configuration;
@@ -34,7 +35,7 @@ internal sealed partial class SettingsBuilder
                 continue;
             }
 
-            CheckKeys(node, "name", "address", "hostname", "submission", "receivedAuth", "tls", "auth", "senders");
+            CheckKeys(node, "name", "address", "hostname", "submission", "receivedAuth", "tls", "auth", "senders", "masquerade");
             var name = RequiredScalar(node, "name");
             if (name is not null && !names.TryAdd(name, node))
             {
@@ -55,7 +56,7 @@ internal sealed partial class SettingsBuilder
             }
 
             var hostname = Scalar(node, "hostname");
-            if (hostname is not null && !IsHostName(hostname))
+            if (hostname is not null && !DomainName.IsHostName(hostname))
             {
                 Error(node["hostname"]!, $"'{hostname}' is not a host name");
             }
@@ -76,7 +77,14 @@ internal sealed partial class SettingsBuilder
                 ReceivedAuth = ReadBool(node, "receivedAuth", false),
                 Tls = ReadTls(Section(node, "tls")),
                 Auth = ReadAuth(Section(node, "auth"), tables, endPoint),
+                Masquerade = ReadBool(node, "masquerade", false),
             };
+            if (listener.Masquerade && listener.Auth is null or { Mode: AuthMode.None })
+            {
+                // Only authenticated mail is rewritten: without AUTH the key would do nothing.
+                Error(node["masquerade"]!, "applies to authenticated mail: the listener needs auth (mode: optional or required)");
+            }
+
             result.Add(listener);
         }
 

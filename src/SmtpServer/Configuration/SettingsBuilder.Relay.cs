@@ -132,7 +132,7 @@ internal sealed partial class SettingsBuilder
         {
             var pattern = entry.Key;
             var name = pattern.StartsWith("*.", StringComparison.Ordinal) ? pattern[2..] : pattern;
-            if (DomainName.Normalize(name) is not { } ascii || !IsHostName(ascii))
+            if (DomainName.Normalize(name) is not { } ascii || !DomainName.IsHostName(ascii))
             {
                 Error(entry, $"'{pattern}' is not a domain name (use example.org, or *.example.org for its subdomains)");
                 continue;

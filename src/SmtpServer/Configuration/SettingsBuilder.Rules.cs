@@ -271,7 +271,7 @@ internal sealed partial class SettingsBuilder
                 break;
             case LookupUse.Domain:
                 var name = value.StartsWith("*.", StringComparison.Ordinal) ? value[2..] : value;
-                if (DomainName.Normalize(name) is not { } ascii || !IsHostName(ascii))
+                if (DomainName.Normalize(name) is not { } ascii || !DomainName.IsHostName(ascii))
                 {
                     Error(path, $"'{value}' is not a domain name (use example.org, or *.example.org for its subdomains)");
                 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using SmtpServer.Core.Routing;
 using SmtpServer.Protocol;
 
 namespace SmtpServer.Configuration;
@@ -14,7 +15,7 @@ internal sealed partial class SettingsBuilder
             return ConfigLoader.DefaultHostname();
         }
 
-        if (!IsHostName(hostname))
+        if (!DomainName.IsHostName(hostname))
         {
             Error(server!["hostname"]!, $"'{hostname}' is not a host name (letters, digits, '-' and '.', e.g. mx.example.org)");
         }
@@ -146,26 +147,5 @@ internal sealed partial class SettingsBuilder
                 ("verbose", "Verbose"), ("trace", "Verbose"), ("debug", "Debug"), ("information", "Information"), ("info", "Information"),
                 ("warning", "Warning"), ("warn", "Warning"), ("error", "Error"), ("fatal", "Fatal")),
         };
-    }
-
-    /// <summary>RFC 1123 host name syntax: labels of letters, digits and hyphens.</summary>
-    private static bool IsHostName(string name)
-    {
-        var trimmed = name.TrimEnd('.');
-        if (trimmed.Length is 0 or > 253)
-        {
-            return false;
-        }
-
-        foreach (var label in trimmed.Split('.'))
-        {
-            if (label.Length is 0 or > 63 || label[0] == '-' || label[^1] == '-'
-                || !label.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 }

@@ -32,7 +32,7 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
         var tables = ReadTables(Section(root, "tables"));
         var listeners = ReadListeners(root, tables);
         var actions = ReadActions(Section(root, "actions"), tables);
-        var dnsServers = ReadDns(Section(root, "dns"));
+        var dns = ReadDns(Section(root, "dns"));
         CheckAliasTargets(actions.Values);
 
         var localNames = new List<string> { "localhost", hostname };
@@ -77,7 +77,9 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
             LookupTables = _lookupTables,
             SubaddressDelimiter = _delimiter,
             LocalNames = localNames,
-            DnsServers = dnsServers,
+            DnsServers = dns.Servers,
+            ReverseLookup = dns.ReverseLookup,
+            ReverseLookupTimeout = dns.ReverseLookupTimeout,
             Warnings = _warnings,
         };
     }

@@ -10,7 +10,8 @@ namespace SmtpServer.Hosting;
 /// refused with a log line per bad key and the running one stays. A good one becomes the
 /// settings of new sessions (rules, actions' tables, tables, limits); sessions in progress keep
 /// the snapshot they started with. Listeners (addresses, TLS, AUTH) are bound once: changing them
-/// needs a restart, which is logged. Deliveries keep the agents the process started with.
+/// needs a restart, which is logged, as do dns.servers. Deliveries keep the agents the process
+/// started with.
 /// Triggered by SIGHUP or by the admin API (<c>smtpctl reload</c>), which gets the errors back.
 /// </summary>
 internal sealed class ConfigReloader(string path, SmtpServices services, ILogger logger, IReadOnlyDictionary<string, string>? environment = null) : IDisposable
@@ -68,6 +69,13 @@ internal sealed class ConfigReloader(string path, SmtpServices services, ILogger
             foreach (var name in changed)
             {
                 HostLog.ReloadListenersChanged(logger, name);
+            }
+
+            // One DNS client serves the sessions and the relay from the start (dns.reverseLookup
+            // and its timeout are read per session, so they do change).
+            if (!running.DnsServers.SequenceEqual(loaded.Settings.DnsServers))
+            {
+                HostLog.ReloadDnsChanged(logger);
             }
 
             services.UpdateSettings(loaded.Settings);

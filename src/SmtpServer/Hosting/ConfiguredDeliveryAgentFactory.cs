@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Delivery;
 using SmtpServer.Core.Routing;
+using SmtpServer.Core.Dns;
 using SmtpServer.Delivery;
 using SmtpServer.Delivery.Relay;
 
@@ -29,7 +30,8 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
     ILoggerFactory loggerFactory,
     TimeProvider time,
     ServerSettings? server = null,
-    Func<IReadOnlyDictionary<string, ActionSettings>>? currentActions = null) : IDeliveryAgentFactory
+    Func<IReadOnlyDictionary<string, ActionSettings>>? currentActions = null,
+    DnsResolver? dns = null) : IDeliveryAgentFactory
 {
     private readonly LocalAgentFactory _local = new(loggerFactory, time);
 
@@ -123,6 +125,7 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
                 _ => AddressFamilyPreference.Any,
             },
             MxPort = relay.MxPort,
+            Dns = dns,
             DnsServers = server?.DnsServers ?? [],
             LocalEndPoints = [.. server?.Listeners.Select(l => l.EndPoint) ?? []],
         };

@@ -28,4 +28,7 @@ internal static partial class HostLog
 
     [LoggerMessage(1014, LogLevel.Warning, "smtpd configuration warning: {Key}: {Problem}", EventName = "ConfigWarning")]
     public static partial void ConfigWarning(ILogger logger, string key, string problem);
+
+    [LoggerMessage(1015, LogLevel.Warning, "smtpd reload: dns.servers changes need a restart; the running DNS client stays", EventName = "ReloadDnsChanged")]
+    public static partial void ReloadDnsChanged(ILogger logger);
 }

@@ -13,6 +13,7 @@ using SmtpServer.Admin;
 using SmtpServer.Metrics;
 using SmtpServer.Configuration;
 using SmtpServer.Core.Bounces;
+using SmtpServer.Core.Dns;
 using SmtpServer.Core.Delivery;
 using SmtpServer.Core.Queue;
 using SmtpServer.Core.Scheduling;
@@ -34,6 +35,9 @@ internal static class SmtpHost
         var metrics = new SmtpMetrics();
         var control = new ServerControl(levelSwitch ?? new LoggingLevelSwitch(Logging.LevelOf(settings.Logging)));
         var limiter = new SessionLimiter(settings.MaxSessions, settings.MaxSessionsPerClient);
+
+        // One DNS client (dns.servers) for the sessions' reverse lookups and the relay's MX lookups.
+        var dns = new DnsResolver(settings.DnsServers);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
             Args = [],
@@ -87,7 +91,7 @@ internal static class SmtpHost
 
         // What sessions share, with the current settings (a reload swaps them); the admin API reads them too.
         builder.Services.AddSingleton(sp => new SmtpServices(
-            settings, sp.GetRequiredService<IQueueStore>(), time, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IScheduler>(), metrics));
+            settings, sp.GetRequiredService<IQueueStore>(), time, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IScheduler>(), metrics, dns));
         if (configPath is not null)
         {
             // SIGHUP and POST /v1/reload; without a config file there is nothing to reload (the admin API answers 409).
@@ -95,7 +99,7 @@ internal static class SmtpHost
                 configPath, sp.GetRequiredService<SmtpServices>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting")));
         }
 
-        AddScheduler(builder.Services, settings, time);
+        AddScheduler(builder.Services, settings, time, dns);
         var app = builder.Build();
         metrics.ObserveQueue(() => app.Services.GetRequiredService<Scheduler>().Stats, time);
         app.Services.GetRequiredService<AdminApi>().Map(app);
@@ -138,10 +142,10 @@ internal static class SmtpHost
     /// (after the spool is open: resolving it opens the store), and stopped with it, waiting
     /// for deliveries in progress up to the shutdown timeout.
     /// </summary>
-    private static void AddScheduler(IServiceCollection services, ServerSettings settings, TimeProvider time)
+    private static void AddScheduler(IServiceCollection services, ServerSettings settings, TimeProvider time, DnsResolver dns)
     {
         services.AddSingleton<IDeliveryAgentFactory>(sp => new ConfiguredDeliveryAgentFactory(
-            settings.ActionDefinitions, sp.GetRequiredService<ILoggerFactory>(), time, settings, () => sp.GetRequiredService<SmtpServices>().Settings.ActionDefinitions));
+            settings.ActionDefinitions, sp.GetRequiredService<ILoggerFactory>(), time, settings, () => sp.GetRequiredService<SmtpServices>().Settings.ActionDefinitions, dns));
         services.AddSingleton<IBounceSender>(sp => new BounceSender(
             new BounceOptions(settings.Hostname), sp.GetRequiredService<IQueueStore>(), settings.Router, time, sp.GetRequiredService<ILogger<BounceSender>>()));
         services.AddSingleton(sp => new Scheduler(

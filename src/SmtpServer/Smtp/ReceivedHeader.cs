@@ -23,6 +23,9 @@ internal static class ReceivedHeader
         string? Recipient,
         DateTimeOffset Date)
     {
+        /// <summary>The client's forward-confirmed reverse DNS name; null: "unknown".</summary>
+        public string? ClientHostName { get; init; }
+
         /// <summary>"(TLSv1.3 TLS_AES_256_GCM_SHA384 …)", or null without TLS.</summary>
         public string? TlsComment { get; init; }
 
@@ -46,7 +49,7 @@ internal static class ReceivedHeader
         var address = info.ClientAddress?.ToString() ?? "local";
         var text = new StringBuilder(256)
             .Append("Received: from ").Append(info.Helo)
-            .Append(" (unknown [").Append(address).Append("])\r\n")
+            .Append(" (").Append(info.ClientHostName ?? "unknown").Append(" [").Append(address).Append("])\r\n")
             .Append("\tby ").Append(info.Hostname).Append(" (smtpd) with ")
             .Append(Protocol(info.Extended, info.Tls, info.Authenticated, info.SmtpUtf8))
             .Append(" id ").Append(info.QueueId).Append("\r\n");

@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using SmtpServer.Core.Dns;
 
 namespace SmtpServer.Smtp;
 
@@ -46,4 +47,11 @@ internal static partial class SessionLog
 
     [LoggerMessage(1111, LogLevel.Warning, "{SessionId} smtp recipient <{Recipient}> refused with {Reply}: {Problem}", EventName = "SmtpAliasRefused")]
     public static partial void AliasRefused(ILogger logger, string sessionId, string recipient, string reply, string problem);
+
+    /// <summary>OpenSMTPD logs host=&lt;rdns&gt; on its connected line; ours is looked up after the banner, so it has its own line.</summary>
+    [LoggerMessage(1113, LogLevel.Information, "{SessionId} smtp rdns address={Address} host={Host} result={Result} detail={Detail}", EventName = "SmtpReverseDns")]
+    public static partial void ReverseDns(ILogger logger, string sessionId, IPAddress address, string host, ReverseDnsStatus result, string detail);
+
+    [LoggerMessage(1114, LogLevel.Warning, "{SessionId} smtp rdns address={Address} lookup failed", EventName = "SmtpReverseDnsFailed")]
+    public static partial void ReverseDnsFailed(ILogger logger, string sessionId, IPAddress address, Exception exception);
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using SmtpServer.Configuration;
+using SmtpServer.Core.Dns;
 using SmtpServer.Core.Queue;
 using SmtpServer.Core.Scheduling;
 using SmtpServer.Metrics;
@@ -7,7 +8,8 @@ using SmtpServer.Metrics;
 namespace SmtpServer.Smtp;
 
 /// <summary>What every session of the process shares.</summary>
-internal sealed class SmtpServices(ServerSettings settings, IQueueStore queue, TimeProvider time, ILoggerFactory loggerFactory, IScheduler? scheduler = null, SmtpMetrics? metrics = null)
+internal sealed class SmtpServices(
+    ServerSettings settings, IQueueStore queue, TimeProvider time, ILoggerFactory loggerFactory, IScheduler? scheduler = null, SmtpMetrics? metrics = null, IDnsResolver? dns = null)
 {
     /// <summary>Counters of sessions, commands and replies (none are exported without a host).</summary>
     public SmtpMetrics Metrics { get; } = metrics ?? SmtpMetrics.Unexported;
@@ -33,6 +35,12 @@ internal sealed class SmtpServices(ServerSettings settings, IQueueStore queue, T
     public IScheduler Scheduler { get; } = scheduler ?? NullScheduler.Instance;
 
     public TimeProvider Time { get; } = time;
+
+    /// <summary>
+    /// The process's DNS client (shared with the relay), for the clients' reverse lookups; null:
+    /// none is made, whatever dns.reverseLookup says (tests without DNS).
+    /// </summary>
+    public IDnsResolver? Dns { get; } = dns;
 
     public ILogger SessionLogger { get; } = loggerFactory.CreateLogger("SmtpServer.Smtp.Session");
 

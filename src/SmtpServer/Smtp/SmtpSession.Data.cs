@@ -164,17 +164,23 @@ internal sealed partial class SmtpSession
                 Recipient: _transaction.Recipients.Count == 1 ? _transaction.Recipients[0].Recipient.Address : null,
                 Date: _services.Time.GetUtcNow())
             {
+                ClientHostName = await ClientHostNameAsync().ConfigureAwait(false),
                 TlsComment = _tls?.ReceivedComment(),
                 AuthenticatedUser = _listener.ReceivedAuth ? _authenticatedUser : null,
             });
-            if (_listener.Submission)
+
+            // masquerade: only mail of an authenticated session, and not bounces (no sender to name).
+            var masquerade = CurrentListener.Masquerade && _authenticatedUser is not null ? _transaction.Sender?.Address : null;
+            if (_listener.Submission || masquerade is not null)
             {
                 var id = spool.Id.ToString();
                 _transaction.Submission = new SubmissionHeaderWriter(
                     spool.Writer,
-                    () => $"<{id}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}@{_hostname}>",
-                    () => ReceivedHeader.FormatDate(_services.Time.GetUtcNow()));
+                    _listener.Submission ? () => $"<{id}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}@{_hostname}>" : null,
+                    _listener.Submission ? () => ReceivedHeader.FormatDate(_services.Time.GetUtcNow()) : null,
+                    masquerade);
             }
+
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -212,6 +218,7 @@ internal sealed partial class SmtpSession
             Recipients = transaction.Recipients,
             Listener = _listener.Name,
             ClientAddress = ClientAddress?.ToString() ?? "local",
+            ClientHostName = await ClientHostNameAsync().ConfigureAwait(false),
             Helo = _helo!,
             ReceivedAt = _services.Time.GetUtcNow(),
             Tls = _tls is not null,

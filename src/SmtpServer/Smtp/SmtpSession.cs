@@ -100,6 +100,7 @@ internal sealed partial class SmtpSession : IDisposable
         SessionLog.Connected(_logger, Id, clientText, _listener.Name);
         _services.Metrics.SessionStarted(_listener.Name);
         LogTls();
+        StartReverseLookup();
         try
         {
             await WriteReplyAsync(new SmtpReply(220, null, $"{_hostname} ESMTP smtpd ready")).ConfigureAwait(false);
@@ -119,6 +120,7 @@ internal sealed partial class SmtpSession : IDisposable
         {
             var last = _state;
             _state = SessionState.Closed;
+            await _lookupCancellation.CancelAsync().ConfigureAwait(false);
             await AbortTransactionAsync().ConfigureAwait(false);
             await CloseTlsAsync().ConfigureAwait(false);
             SessionLog.Disconnected(_logger, Id, _closeReason, last);
@@ -396,6 +398,7 @@ internal sealed partial class SmtpSession : IDisposable
 
     public void Dispose()
     {
+        _lookupCancellation.Dispose();
         _idleTimer.Dispose();
         _shutdownRegistration.Dispose();
     }

@@ -24,9 +24,9 @@ internal sealed class SmtpTransaction(Mailbox? sender, MailParameters parameters
     /// <summary>The spool file of the message being received, once DATA or the first BDAT began.</summary>
     public IMessageSpool? Spool { get; set; }
 
-    /// <summary>Where message content goes: the spool writer, or the submission header filter in front of it.</summary>
+    /// <summary>Where message content goes: the spool writer, or the header fixes in front of it.</summary>
     public System.Buffers.IBufferWriter<byte> Content => (System.Buffers.IBufferWriter<byte>?)Submission ?? Spool!.Writer;
 
-    /// <summary>Set on submission listeners (adds Message-ID/Date when missing).</summary>
+    /// <summary>Set on submission listeners (adds Message-ID/Date when missing) and for masquerade (rewrites From:).</summary>
     public SubmissionHeaderWriter? Submission { get; set; }
 }

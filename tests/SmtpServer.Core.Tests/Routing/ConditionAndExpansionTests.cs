@@ -62,6 +62,45 @@ public sealed class ConditionAndExpansionTests
         Assert.Equal(expected, await BothWays(condition, request));
     }
 
+    /// <summary>
+    /// <c>rdns: true</c> is any confirmed name; a list or table matches it as a domain, <c>~ regex</c>
+    /// entries by regular expression (OpenSMTPD's <c>from rdns regex</c>). No name never matches.
+    /// </summary>
+    [Theory]
+    [InlineData(null, "mail.client.test", true)]
+    [InlineData(null, null, false)]
+    [InlineData("~ ^relay[0-9]+\\.client\\.test$", "relay12.client.test", true)]
+    [InlineData("~ ^relay[0-9]+\\.client\\.test$", "relay12.client.test.evil.example", false)]
+    [InlineData("~ ^relay[0-9]+\\.client\\.test$", "relay.client.test", false)]
+    [InlineData("~ ^relay[0-9]+\\.client\\.test$", null, false)]
+    [InlineData("~ (?i)^RELAY", "relay1.client.test", true)]
+    [InlineData("~ ^RELAY", "relay1.client.test", false)]
+    [InlineData("*.client.test", "a.relay.client.test", true)]
+    [InlineData("*.client.test", "Relay.Client.Test.", true)]
+    [InlineData("*.client.test", "client.test", false)]
+    public async Task Rdns_true_a_name_or_a_regex_matches_the_confirmed_name_and_negates(string? entry, string? name, bool expected)
+    {
+        var condition = new RdnsCondition(entry is null ? null : List(entry));
+        Assert.Equal(expected, await BothWays(condition, Request(rdns: name)));
+        Assert.Equal(entry is null ? "rdns" : "rdns inline", condition.ToString());
+    }
+
+    [Fact]
+    public async Task Expanded_addresses_are_routed_as_local_without_the_client_name()
+    {
+        // Like from local in OpenSMTPD: an alias's targets are not the client's mail any more.
+        var rules = new RuleRouter(
+        [
+            Rule.Deliver(AnyCondition.Instance, new DomainCondition(List("example.org")), "local"),
+            Rule.Deliver(new RdnsCondition(null), AnyCondition.Instance, "relay"),
+        ]);
+        var table = StaticListTable.Map("virtual", [("list@example.org", (IReadOnlyList<string>)["x@remote.example"])]);
+        var expander = new RecipientExpander(rules, new Dictionary<string, ActionExpansion> { ["local"] = new() { Virtual = table } });
+
+        Assert.True((await expander.ExpandAsync(Request(recipient: "x@remote.example", rdns: "mail.client.test"), default)).Accepted);
+        Assert.False((await expander.ExpandAsync(Request(recipient: "list@example.org", rdns: "mail.client.test"), default)).Accepted);
+    }
+
     [Theory]
     [InlineData(null, "relay.client.test", true)]
     [InlineData(null, "", false)]

@@ -110,7 +110,7 @@ public sealed class RelayAgentVerifyTests : IDisposable
     public async Task Tls_policy_picks_verify_for_one_domain_opportunistic_for_another_and_checks_the_mx_name()
     {
         // Every MX is this one peer; its certificate names mx.secure.test only.
-        var (dns, dnsPort) = await InteropPeers.StartDnsmasqAsync(
+        var (dns, dnsPort) = await Dnsmasq.StartAsync(
             "--mx-host=secure.test,mx.secure.test,10", "--host-record=mx.secure.test,127.0.0.1",
             "--mx-host=plain.test,mx.plain.test,10", "--host-record=mx.plain.test,127.0.0.1",
             "--mx-host=a.strict.test,mx.a.strict.test,10", "--host-record=mx.a.strict.test,127.0.0.1");

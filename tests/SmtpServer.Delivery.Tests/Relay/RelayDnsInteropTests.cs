@@ -54,7 +54,7 @@ public sealed class RelayDnsInteropTests : IDisposable
     [InlineData("localmx.test", "5.4.6", "Domain does not accept mail (MX is localhost)")]
     public async Task Permanent_dns_answers_bounce_every_recipient(string domain, string status, string diagnostic)
     {
-        var (dns, dnsPort) = await InteropPeers.StartDnsmasqAsync(Records);
+        var (dns, dnsPort) = await Dnsmasq.StartAsync(Records);
         await using (dns)
         {
             // Something listening where a wrong route would connect: it must never be used.
@@ -82,7 +82,7 @@ public sealed class RelayDnsInteropTests : IDisposable
     [InlineData(true)]
     public async Task An_mx_resolving_to_our_own_listener_is_a_permanent_loop(bool wildcardListener)
     {
-        var (dns, dnsPort) = await InteropPeers.StartDnsmasqAsync(Records);
+        var (dns, dnsPort) = await Dnsmasq.StartAsync(Records);
         await using (dns)
         {
             // Our own listener, on the port MX hosts are contacted on; the MX resolves to 127.0.0.1.
@@ -110,10 +110,10 @@ public sealed class RelayDnsInteropTests : IDisposable
     [Fact]
     public async Task An_mx_host_without_an_address_is_temporary()
     {
-        var (dns, dnsPort) = await InteropPeers.StartDnsmasqAsync(Records);
+        var (dns, dnsPort) = await Dnsmasq.StartAsync(Records);
         await using (dns)
         {
-            await using var agent = Agent(dnsPort, InteropPeers.FreePort(SocketType.Stream));
+            await using var agent = Agent(dnsPort, Dnsmasq.FreePort(SocketType.Stream));
             var results = await DeliverAsync(agent, "dangling.test");
             Assert.All(results, r => Assert.Equal(DeliveryStatus.TemporaryFailure, r.Status));
             Assert.All(results, r => Assert.Equal("4.4.4", r.EnhancedStatus));
@@ -129,7 +129,7 @@ public sealed class RelayDnsInteropTests : IDisposable
         using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var port = ((IPEndPoint)silent.LocalEndPoint!).Port;
-        await using var agent = Agent(port, InteropPeers.FreePort(SocketType.Stream));
+        await using var agent = Agent(port, Dnsmasq.FreePort(SocketType.Stream));
         var clock = Stopwatch.StartNew();
         var results = await DeliverAsync(agent, "dest.test");
         clock.Stop();

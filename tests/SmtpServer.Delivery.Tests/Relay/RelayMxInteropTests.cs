@@ -36,13 +36,6 @@ public sealed class RelayMxInteropTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private static int FreePort(SocketType type)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, type, type == SocketType.Dgram ? ProtocolType.Udp : ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
-
     private static Process Start(string file, params string[] args)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -63,9 +56,9 @@ public sealed class RelayMxInteropTests : IDisposable
 
         // Started through the shared helper, which waits until dnsmasq answers (a query sent
         // before it bound its port timed out under load).
-        var (dns, dnsPort) = await InteropPeers.StartDnsmasqAsync("--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.1");
+        var (dns, dnsPort) = await Dnsmasq.StartAsync("--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.1");
         await using var dnsOwner = dns;
-        var smtpPort = FreePort(SocketType.Stream);
+        var smtpPort = Dnsmasq.FreePort(SocketType.Stream);
         var received = _dir.Combine("received.bin");
         var script = _dir.Combine("sink.py");
         await File.WriteAllTextAsync(script, Sink);

@@ -27,7 +27,7 @@ public sealed class RelayOpenSmtpdInteropTests : IDisposable
         Assert.True(File.Exists(InteropPeers.OpenSmtpd), "OpenSMTPD is missing: run .ci/run, which installs opensmtpd");
         Assert.True(Environment.UserName == "root", "OpenSMTPD must run as root (in a private mount namespace): run the tests as root, as .ci/run does in CI");
 
-        var smtpPort = InteropPeers.FreePort(SocketType.Stream);
+        var smtpPort = Dnsmasq.FreePort(SocketType.Stream);
         var work = _dir.Path;
         var mail = _dir.Combine("mail");
         Directory.CreateDirectory(_dir.Combine("spool"));
@@ -44,7 +44,7 @@ public sealed class RelayOpenSmtpdInteropTests : IDisposable
 
             """);
 
-        var (dns, dnsPort) = await InteropPeers.StartDnsmasqAsync("--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.1");
+        var (dns, dnsPort) = await Dnsmasq.StartAsync("--mx-host=dest.test,mx.dest.test,10", "--host-record=mx.dest.test,127.0.0.1");
         await using (dns)
         {
             var smtpd = PeerProcess.Start("/usr/bin/unshare", "-m", "--propagation", "private", "/bin/bash", "-c",

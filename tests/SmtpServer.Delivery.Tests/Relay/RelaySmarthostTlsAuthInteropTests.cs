@@ -63,7 +63,7 @@ public sealed class RelaySmarthostTlsAuthInteropTests : IDisposable
         for (var attempt = 1; ; attempt++)
         {
             // A free port may be taken before Python binds it: then it exits, try another.
-            var port = InteropPeers.FreePort(System.Net.Sockets.SocketType.Stream);
+            var port = Dnsmasq.FreePort(System.Net.Sockets.SocketType.Stream);
             var server = PeerProcess.Start(InteropPeers.Python, stopsOnStdinClose: true, script, InteropPeers.Text(port), certificate, key, _dir.Path, excludedMechanism, User, Password);
             try
             {

@@ -178,6 +178,7 @@ public sealed class AdminReloadTests
             server: { hostname: mx.test.example }
             queue: { path: {{d}}/queue }
             admin: { socket: {{d}}/run/smtpd.sock, http: "127.0.0.1:0" }
+            dns: { reverseLookup: false }
             listeners:
               - { name: mx, address: "127.0.0.1:0" }
             tables:

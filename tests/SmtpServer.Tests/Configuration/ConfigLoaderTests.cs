@@ -172,6 +172,52 @@ public sealed class ConfigLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Reverse_lookup_is_on_by_default_and_dns_keys_are_read()
+    {
+        var defaults = LoadYaml(Minimal).Settings!;
+        Assert.True(defaults.ReverseLookup);
+        Assert.Equal(TimeSpan.FromSeconds(5), defaults.ReverseLookupTimeout);
+        Assert.Empty(defaults.DnsServers);
+
+        var result = LoadYaml(Minimal + "\ndns: { servers: [127.0.0.53, '127.0.0.1:5353'], reverseLookup: false, reverseLookupTimeout: 1500ms }\n");
+        Assert.True(result.Errors.Count == 0, string.Join("\n", result.Errors));
+        var s = result.Settings!;
+        Assert.False(s.ReverseLookup);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), s.ReverseLookupTimeout);
+        Assert.Equal([new IPEndPoint(IPAddress.Parse("127.0.0.53"), 53), new IPEndPoint(IPAddress.Loopback, 5353)], s.DnsServers);
+    }
+
+    [Theory]
+    [InlineData("dns: { reverseLookup: sometimes }", "dns.reverseLookup: 'sometimes' is not true or false")]
+    [InlineData("dns: { reverseLookupTimeout: 0s }", "dns.reverseLookupTimeout: '0s' must be longer than zero")]
+    [InlineData("dns: { reverseLookupTimeout: 2m }", "dns.reverseLookupTimeout: '2m' is too long (at most 60s; a few seconds is usual)")]
+    [InlineData("dns: { reverseLookups: false }", "dns.reverseLookups: unknown key (did you mean 'reverseLookup'?)")]
+    [InlineData("dns: { servers: [dns.example] }", "dns.servers[0]: 'dns.example' is not a DNS server (ip, ip:port or [ipv6]:port)")]
+    public void Dns_problems(string dns, string expected)
+    {
+        Assert.Contains(expected, Errors(Minimal + "\n" + dns + "\n"));
+    }
+
+    [Fact]
+    public void Masquerade_is_read_next_to_senders()
+    {
+        var yaml = Minimal.Replace(
+            "listeners: [ { name: mx, address: \"127.0.0.1:2525\" } ]",
+            """
+            tables: { users: { type: file, path: ./creds, format: credentials }, owners: { type: file, path: ./owners, format: map } }
+            listeners:
+              - { name: sub, address: "127.0.0.1:587", auth: { mode: required, credentials: users, allowPlaintext: true }, senders: owners, masquerade: true }
+              - { name: mx, address: "127.0.0.1:2525" }
+            """,
+            StringComparison.Ordinal);
+        var result = LoadYaml(yaml);
+        Assert.True(result.Errors.Count == 0, string.Join("\n", result.Errors));
+        Assert.True(result.Settings!.Listeners[0].Masquerade);
+        Assert.NotNull(result.Settings.Listeners[0].Senders);
+        Assert.False(result.Settings.Listeners[1].Masquerade);
+    }
+
+    [Fact]
     public void Delivery_concurrency_limits_are_read_and_checked()
     {
         var result = LoadYaml(Minimal.Replace("maildir: { path: ./mail } }", "maildir: { path: ./mail }, maxDeliveries: 3 }", StringComparison.Ordinal)
@@ -260,6 +306,10 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', auth: { mode: required } } ]", "listeners[0].auth.credentials: is required: the name of a table of user:hash entries")]
     [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', auth: { credentials: users } } ]", "listeners[0].auth.credentials: unknown table 'users' (no tables are defined)")]
     [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', submision: true } ]", "listeners[0].submision: unknown key (did you mean 'submission'?)")]
+    [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', masquerade: true } ]", "listeners[0].masquerade: applies to authenticated mail: the listener needs auth (mode: optional or required)")]
+    [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', masquerade: true, auth: { mode: none } } ]", "listeners[0].masquerade: applies to authenticated mail: the listener needs auth (mode: optional or required)")]
+    [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', masquerade: yes please } ]", "listeners[0].masquerade: 'yes please' is not true or false")]
+    [InlineData("listeners: [ { name: a, address: '127.0.0.1:25', masquarade: true } ]", "listeners[0].masquarade: unknown key (did you mean 'masquerade'?)")]
     [InlineData("listeners: []", "listeners: at least one listener is required (e.g. { name: mx, address: 127.0.0.1:2525 })")]
     public void Listener_problems(string listeners, string expected)
     {

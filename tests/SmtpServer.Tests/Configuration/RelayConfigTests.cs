@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using SmtpServer.Configuration;
+using SmtpServer.Delivery;
 using SmtpServer.Delivery.Relay;
 using SmtpServer.Hosting;
 using SmtpServer.Testing;
@@ -50,7 +51,7 @@ public sealed class RelayConfigTests : IDisposable
         Assert.Equal(new RelayRateLimit(60, TimeSpan.FromMinutes(1)), settings.RateLimit);
 
         var factory = new ConfiguredDeliveryAgentFactory(result.Settings.ActionDefinitions, NullLoggerFactory.Instance, TimeProvider.System, result.Settings);
-        var options = Assert.IsType<RelayAgent>(factory.Create("out")).Options;
+        var options = Assert.IsType<RelayAgent>(Assert.IsType<AliasTargetAgent>(factory.Create("out")).Inner).Options;
         Assert.Equal(2, options.Hosts.Count);
         var (one, two) = (options.Hosts[0], options.Hosts[1]);
         Assert.Equal(("a.test", 587, RelayTlsMode.Required), (one.Host, one.Port, one.Tls));
@@ -77,7 +78,7 @@ public sealed class RelayConfigTests : IDisposable
         var mx = Load("{ out: { relay: { tls: opportunistic, tlsPolicy: { Example.ORG: verify, '*.legacy.example': none } } } }");
         Assert.True(mx.Errors.Count == 0, string.Join("\n", mx.Errors));
         var factory = new ConfiguredDeliveryAgentFactory(mx.Settings!.ActionDefinitions, NullLoggerFactory.Instance, TimeProvider.System, mx.Settings);
-        var options = Assert.IsType<RelayAgent>(factory.Create("out")).Options;
+        var options = Assert.IsType<RelayAgent>(Assert.IsType<AliasTargetAgent>(factory.Create("out")).Inner).Options;
         Assert.Empty(options.Hosts);
         Assert.Equal(RelayTlsMode.Opportunistic, options.Tls);
         Assert.Equal(RelayTlsMode.Verify, options.TlsPolicy.ModeFor("example.org"));

@@ -259,6 +259,26 @@ public sealed class RoutingTests : IDisposable
     }
 
     [Fact]
+    public async Task Reload_takes_dns_reverse_lookup_and_says_that_dns_servers_need_a_restart()
+    {
+        await using var server = Server();
+        var logger = new CollectingLogger<RoutingTests>();
+        var reloader = new ConfigReloader(_config, server.Services, logger, NoEnvironment);
+        Assert.True(server.Services.Settings.ReverseLookup);
+
+        File.AppendAllText(_config, "\ndns: { reverseLookup: false }\n");
+        Assert.True(reloader.Reload());
+        Assert.False(server.Services.Settings.ReverseLookup);
+        Assert.DoesNotContain(logger.Entries, e => e.EventId.Name == "ReloadDnsChanged");
+
+        WriteConfig(string.Empty);
+        File.AppendAllText(_config, "\ndns: { servers: [127.0.0.53] }\n");
+        Assert.True(reloader.Reload());
+        Assert.True(server.Services.Settings.ReverseLookup);
+        Assert.Contains(logger.Entries, e => e.EventId.Name == "ReloadDnsChanged");
+    }
+
+    [Fact]
     public async Task Explain_route_names_the_rule_the_action_and_the_expansion()
     {
         var output = new StringWriter();
@@ -273,6 +293,26 @@ public sealed class RoutingTests : IDisposable
         output = new StringWriter();
         Assert.Equal(1, await RouteExplainer.ExplainAsync(Load(), null, "x@remote.example", "203.0.113.5", null, null, false, output));
         Assert.Contains("no rule matched", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Explain_route_takes_the_clients_reverse_dns_name()
+    {
+        WriteConfig("  - { from: { rdns: [\"~ ^mx[0-9]+\\\\.partner\\\\.test$\"] }, for: any, action: outbound }");
+        var output = new StringWriter();
+        Assert.Equal(0, await RouteExplainer.ExplainAsync(Load(), null, "x@remote.example", "203.0.113.5", null, null, false, output, clientHostName: "mx7.partner.test."));
+        var text = output.ToString();
+        Assert.Contains("src 203.0.113.5 rdns mx7.partner.test", text, StringComparison.Ordinal);
+        Assert.Contains("(from rdns rules[0].from.rdns for any action outbound): MATCHED", text, StringComparison.Ordinal);
+
+        output = new StringWriter();
+        Assert.Equal(1, await RouteExplainer.ExplainAsync(Load(), null, "x@remote.example", "203.0.113.5", null, null, false, output, clientHostName: "mx7.partner.test.evil.example"));
+        Assert.Contains("from rdns rules[0].from.rdns: no match", output.ToString(), StringComparison.Ordinal);
+
+        // Without --rdns the client has no name, as a session whose lookup found none.
+        output = new StringWriter();
+        Assert.Equal(1, await RouteExplainer.ExplainAsync(Load(), null, "x@remote.example", "203.0.113.5", null, null, false, output));
+        Assert.Contains("from rdns rules[0].from.rdns: no match", output.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

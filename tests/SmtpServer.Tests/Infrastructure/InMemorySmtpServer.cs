@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SmtpServer.Configuration;
+using SmtpServer.Core.Dns;
 using SmtpServer.Core.Queue;
 using SmtpServer.Core.Routing;
 using SmtpServer.Smtp;
@@ -26,7 +27,8 @@ internal sealed class InMemorySmtpServer : IAsyncDisposable
         Func<ServerSettings, ServerSettings>? configure = null,
         TimeProvider? time = null,
         ILoggerFactory? loggerFactory = null,
-        Func<FileQueueStore, IQueueStore>? wrapQueue = null)
+        Func<FileQueueStore, IQueueStore>? wrapQueue = null,
+        IDnsResolver? dns = null)
     {
         Time = time ?? TimeProvider.System;
         Queue = new FileQueueStore(new FileQueueStoreOptions(Spool.Combine("queue")) { MinFreeSpacePercent = 0 }, Time, NullLogger<FileQueueStore>.Instance);
@@ -38,7 +40,7 @@ internal sealed class InMemorySmtpServer : IAsyncDisposable
 
         Listener = Settings.Listeners[0];
         QueueStore = wrapQueue is null ? Queue : wrapQueue(Queue);
-        Services = new SmtpServices(Settings, QueueStore, Time, loggerFactory ?? NullLoggerFactory.Instance);
+        Services = new SmtpServices(Settings, QueueStore, Time, loggerFactory ?? NullLoggerFactory.Instance, dns: dns);
         _handler = new SmtpConnectionHandler(Listener, Services);
     }
 
@@ -139,6 +141,9 @@ internal static class TestSettings
         Limits = new SessionLimits(),
         Queue = new QueueSettings { Path = queuePath, MinFreeSpacePercent = 0 },
         Listeners = [new ListenerSettings { Name = "mx", EndPoint = new IPEndPoint(IPAddress.Loopback, 2525) }],
+
+        // Tests that need DNS turn it on with their own server (dns.servers: a dnsmasq).
+        ReverseLookup = false,
         Actions = new HashSet<string>(StringComparer.Ordinal) { "local", "outbound" },
         Router = new RuleRouter(
         [

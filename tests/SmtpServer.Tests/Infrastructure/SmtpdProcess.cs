@@ -202,6 +202,10 @@ internal sealed class SmtpdProcess : IAsyncDisposable
               format: text
               level: warning
 
+            # These tests do not need DNS: no reverse lookup of the test client.
+            dns:
+              reverseLookup: false
+
             listeners:
               - name: mx
                 address: 127.0.0.1:{Port}
