@@ -118,9 +118,14 @@ internal sealed partial class Smtpctl
             return ExitCode.Ok;
         }
 
-        // The stored record as on disk: every field, indented.
-        await stdout.WriteLineAsync(JsonSerializer.Serialize(detail.Record, QueueJsonContext.Default.EnvelopeRecord)).ConfigureAwait(false);
+        // The stored record as on disk (every field, indented), its attempt history as a table.
+        await stdout.WriteLineAsync(JsonSerializer.Serialize(detail.Record with { History = null }, QueueJsonContext.Default.EnvelopeRecord)).ConfigureAwait(false);
         await stdout.WriteLineAsync($"state: {detail.Summary.State}").ConfigureAwait(false);
+        foreach (var line in HistoryTable(detail.Record))
+        {
+            await stdout.WriteLineAsync(line).ConfigureAwait(false);
+        }
+
         return ExitCode.Ok;
     }
 
@@ -228,6 +233,10 @@ internal sealed partial class Smtpctl
                 ? "No delivery attempt yet."
                 : $"Tried {r.Attempts} time(s); the last attempt was {Time(r.LastAttempt)}" + (r.LastAttempt is { } last ? $" ({Ago(last, now)})" : string.Empty)
                     + (r.LastError is null ? "." : $" and failed: {OneLine(r.LastError)}"),
+        };
+        lines.AddRange(NarrateHistory(r, s.State));
+        lines.AddRange(
+        [
             s.State switch
             {
                 "paused" => "It is paused by the operator: it will not be tried until resumed (smtpctl resume " + r.Id + ").",
@@ -236,7 +245,7 @@ internal sealed partial class Smtpctl
                     ? $"Next attempt {Time(next)} ({Ago(next, now)}); smtpctl schedule {r.Id} tries it now."
                     : "It is due now and will be tried as soon as a delivery slot is free.",
             },
-        };
+        ]);
         if (s.ExpiresAt is { } expires)
         {
             lines.Add($"If still undelivered at {Time(expires)} ({Ago(expires, now)}), it expires and the sender gets a bounce.");

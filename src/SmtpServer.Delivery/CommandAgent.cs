@@ -55,7 +55,7 @@ internal sealed class CommandAgent : IDeliveryAgent
     {
         ArgumentNullException.ThrowIfNull(request);
         return LocalDelivery.ForEachRecipientAsync(
-            request, "command", Action, _logger, (envelope, ct) => DeliverOneAsync(request.MessagePath, envelope, ct), cancellationToken);
+            request, "command", this, _logger, (envelope, ct) => DeliverOneAsync(request.MessagePath, envelope, ct), cancellationToken);
     }
 
     private async ValueTask<DeliveryResult> DeliverOneAsync(string messagePath, EnvelopeRecord envelope, CancellationToken cancellationToken)

@@ -137,6 +137,7 @@ internal sealed partial class Scheduler
             Attempts = record.Attempts + 1,
             LastAttempt = started,
             LastError = result.Status == DeliveryStatus.Delivered ? record.LastError : stat,
+            History = AttemptHistory.Append(record.History, Attempt(record.Attempts + 1, started, action, result, stat)),
         };
         switch (result.Status)
         {
@@ -188,6 +189,25 @@ internal sealed partial class Scheduler
                 break;
         }
     }
+
+    /// <summary>The history entry of one attempt: what the agent reported about where it went.</summary>
+    private static AttemptRecord Attempt(int number, DateTimeOffset started, string action, DeliveryResult result, string text) => new()
+    {
+        Number = number,
+        At = started,
+        Action = action,
+        Result = result.Status switch
+        {
+            DeliveryStatus.Delivered => AttemptResult.Ok,
+            DeliveryStatus.PermanentFailure => AttemptResult.Permanent,
+            _ => AttemptResult.Temporary,
+        },
+        Host = result.RemoteHost,
+        Address = result.RemoteAddress,
+        Tls = result.TlsProtocol,
+        Destination = result.Destination,
+        Reply = text,
+    };
 
     private Task ExpireAsync(MessagePass pass, List<EnvelopeRecord> records, JobOutcome outcome)
     {

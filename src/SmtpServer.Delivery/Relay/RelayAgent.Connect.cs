@@ -8,9 +8,10 @@ internal sealed partial class RelayAgent
 {
     /// <summary>
     /// Resolves the destination and tries its addresses in order: a connect failure, a 4xx
-    /// greeting or a failed setup moves to the next one; a 5xx greeting is final.
+    /// greeting or a failed setup moves to the next one; a 5xx greeting is final. Without a
+    /// session, <c>Tried</c> is the last address tried (for the attempt history), if any.
     /// </summary>
-    private async ValueTask<(Session? Session, DeliveryFailure? Failure)> ConnectAsync(string destination, CancellationToken cancellationToken)
+    private async ValueTask<(Session? Session, DeliveryFailure? Failure, RouteTarget? Tried)> ConnectAsync(string destination, CancellationToken cancellationToken)
     {
         var host = _options.Host;
         var routes = host is null
@@ -18,12 +19,14 @@ internal sealed partial class RelayAgent
             : await _resolver.ResolveHostAsync(host.Host, host.Port, cancellationToken).ConfigureAwait(false);
         if (routes.Failure is not null)
         {
-            return (null, routes.Failure);
+            return (null, routes.Failure, null);
         }
 
         DeliveryFailure? last = null;
+        RouteTarget? tried = null;
         foreach (var target in routes.Targets)
         {
+            tried = target;
             var (session, failure, next) = await TryTargetAsync(target, allowTls: true, cancellationToken).ConfigureAwait(false);
             if (failure is { Status: "downgrade" })
             {
@@ -33,7 +36,7 @@ internal sealed partial class RelayAgent
 
             if (session is not null)
             {
-                return (session, null);
+                return (session, null, target);
             }
 
             last = failure;
@@ -43,7 +46,7 @@ internal sealed partial class RelayAgent
             }
         }
 
-        return (null, last ?? new DeliveryFailure(true, "4.4.1", "Network error on destination MXs"));
+        return (null, last ?? new DeliveryFailure(true, "4.4.1", "Network error on destination MXs"), tried);
     }
 
     /// <summary>One address: connect, greeting, EHLO (HELO), STARTTLS per policy, AUTH.</summary>

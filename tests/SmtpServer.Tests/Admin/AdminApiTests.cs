@@ -216,7 +216,8 @@ public sealed class AdminApiTests
         await AdminServer.JsonAsync(await admin.Http.GetAsync("v1/status"), HttpStatusCode.OK);
     }
 
-    private static async Task<int> AttemptsAsync(AdminServer admin, string id)
+    /// <summary>The envelope's attempts once no attempt is in flight (0 while one is).</summary>
+    internal static async Task<int> AttemptsAsync(AdminServer admin, string id)
     {
         var e = await AdminServer.JsonAsync(await admin.Socket.GetAsync($"v1/envelopes/{id}"), HttpStatusCode.OK);
         var summary = e.GetProperty("summary");

@@ -130,7 +130,7 @@ public sealed class SmtpctlTests
         await admin.Server.App.Lifetime.ApplicationStopping.WaitAsync(TimeSpan.FromSeconds(20));
     }
 
-    private static Task<(int Exit, string Out, string Err)> RunAsync(AdminServer admin, params string[] args) =>
+    internal static Task<(int Exit, string Out, string Err)> RunAsync(AdminServer admin, params string[] args) =>
         RunRawAsync(null, ["-c", WriteConfig(admin), .. args]);
 
     private static string WriteConfig(AdminServer admin)
@@ -140,7 +140,7 @@ public sealed class SmtpctlTests
         return path;
     }
 
-    private static async Task<(int Exit, string Out, string Err)> RunRawAsync(string? input, params string[] args)
+    internal static async Task<(int Exit, string Out, string Err)> RunRawAsync(string? input, params string[] args)
     {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
