@@ -28,7 +28,10 @@ internal interface ISchedulerControl
     /// <summary>The run-time state of every envelope the scheduler knows.</summary>
     Task<IReadOnlyDictionary<EnvelopeId, EnvelopeRuntimeState>> InspectAsync(CancellationToken cancellationToken);
 
-    /// <summary>Completes when nothing is running or ready (deliveries due now have been tried).</summary>
+    /// <summary>
+    /// Completes when nothing is running or ready (deliveries due now have been tried; those
+    /// held back by a paused side do not count).
+    /// </summary>
     Task WhenIdleAsync(CancellationToken cancellationToken);
 }
 

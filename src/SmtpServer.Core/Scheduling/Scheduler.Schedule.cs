@@ -87,8 +87,10 @@ internal sealed partial class Scheduler
         StartDue(now);
         Dispatch();
         ArmTimer(now);
-        AnswerIdleWaiters();
+
+        // Stats first: whoever waited for idle reads counts that include this batch.
         PublishStats();
+        AnswerIdleWaiters();
     }
 
     private void StartDue(DateTimeOffset now)
@@ -234,7 +236,9 @@ internal sealed partial class Scheduler
 
     private void AnswerIdleWaiters()
     {
-        if (_idleWaiters.Count == 0 || _jobs > 0 || _ready > 0)
+        // Deliveries held back by a paused side (mda, mta) wait for the operator, not for us:
+        // they do not keep the scheduler busy (a stop's last pass would wait for them in vain).
+        if (_idleWaiters.Count == 0 || _jobs > 0 || (_ready > 0 && _actions.Values.Any(q => q.Ready.Count > 0 && !IsSidePaused(q))))
         {
             return;
         }

@@ -118,7 +118,13 @@ internal static class SmtpHost
 
             AdminEndpoints.Started(settings.Admin, hostLogger);
         });
-        app.Lifetime.ApplicationStopping.Register(() => HostLog.Stopping(hostLogger, settings.ShutdownTimeout));
+        app.Lifetime.ApplicationStopping.Register(() =>
+        {
+            // SIGTERM is a drain: intake closes now (421 until the listeners are gone), and the
+            // stop finishes sessions, then tries the queue once more (SchedulerHostedService).
+            control.StartDrain();
+            HostLog.Stopping(hostLogger, settings.ShutdownTimeout);
+        });
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             HostLog.Stopped(hostLogger);
@@ -131,8 +137,10 @@ internal static class SmtpHost
 
     /// <summary>
     /// The scheduler, its agents and bounces. It is a hosted service: started with the host
-    /// (after the spool is open: resolving it opens the store), and stopped with it, waiting
-    /// for deliveries in progress up to the shutdown timeout.
+    /// (after the spool is open: resolving it opens the store), and stopped after the listeners
+    /// (WebApplication registers Kestrel's hosted service last, and a host stops its services in
+    /// reverse order): a last pass over the queue, then deliveries in progress, up to the
+    /// shutdown timeout.
     /// </summary>
     private static void AddScheduler(IServiceCollection services, ServerSettings settings, TimeProvider time)
     {
