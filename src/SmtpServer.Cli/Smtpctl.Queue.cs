@@ -88,15 +88,16 @@ internal sealed partial class Smtpctl
             return null;
         }
 
-        if (Get("minAge") is not null || Get("maxAge") is not null || Get("state") is { } s && s != "pending")
+        if (Get("minAge") is not null || Get("maxAge") is not null || Get("state") is { } s && s is not ("pending" or "paused"))
         {
-            error = "offline, only --sender, --recipient, --domain and --limit filter";
+            error = "offline, only --sender, --recipient, --domain, --state pending|paused and --limit filter";
             return null;
         }
 
         var snapshot = QueueReader.Read(_queuePath);
         var all = snapshot.Messages
-            .SelectMany(m => m.Envelopes.Select(e => EnvelopeSummary.From(e, m.Size, "pending", null)))
+            .SelectMany(m => m.Envelopes.Select(e => EnvelopeSummary.From(e, m.Size, EnvelopeSummary.StoredState(e), null)))
+            .Where(e => Get("state") is not { } x || e.State == x)
             .Where(e => Get("sender") is not { } x || e.Sender.Contains(x, StringComparison.OrdinalIgnoreCase))
             .Where(e => Get("recipient") is not { } x || e.Recipient.Contains(x, StringComparison.OrdinalIgnoreCase))
             .Where(e => Get("domain") is not { } x || string.Equals(e.Domain, x, StringComparison.OrdinalIgnoreCase))
@@ -158,7 +159,7 @@ internal sealed partial class Smtpctl
                 return (null, string.Empty, ExitCode.Failed);
             }
 
-            var detail = new EnvelopeDetail(EnvelopeSummary.From(record, message!.Size, "pending", null), record);
+            var detail = new EnvelopeDetail(EnvelopeSummary.From(record, message!.Size, EnvelopeSummary.StoredState(record), null), record);
             return (detail, JsonSerializer.Serialize(detail, AdminJsonContext.Default.EnvelopeDetail), ExitCode.Ok);
         }
     }

@@ -16,8 +16,8 @@ internal sealed record EnvelopeRecord
     /// <summary>
     /// Bumped on any incompatible change; records of another version go to corrupt/. Optional
     /// properties that read as absent in older records (<see cref="DelayWarned"/>,
-    /// <see cref="History"/>) are not such a change: version-1 records of every vintage load as
-    /// they are.
+    /// <see cref="History"/>, <see cref="Paused"/>) are not such a change: version-1 records of
+    /// every vintage load as they are.
     /// </summary>
     public const int CurrentVersion = 1;
 
@@ -92,6 +92,13 @@ internal sealed record EnvelopeRecord
     /// </summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public AttemptHistory? History { get; init; }
+
+    /// <summary>
+    /// Paused by the operator (<c>smtpctl pause envelope|message</c>): kept, never tried, until
+    /// resumed; survives a restart. Absent (written only when true) reads as not paused.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Paused { get; init; }
 
     /// <summary>
     /// The largest <c>queue.delayWarnings</c> step a delay DSN was sent for (every step up to it

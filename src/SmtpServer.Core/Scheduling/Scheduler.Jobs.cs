@@ -59,6 +59,12 @@ internal sealed partial class Scheduler
 
             _events.Writer.TryWrite(new JobFinished(outcome));
         });
+        TrackRunning(task);
+    }
+
+    /// <summary>Work off the loop that a stop waits for (up to its timeout).</summary>
+    private void TrackRunning(Task task)
+    {
         _running.TryAdd(task, 0);
         task.ContinueWith(
             static (t, state) => ((System.Collections.Concurrent.ConcurrentDictionary<Task, byte>)state!).TryRemove(t, out _),

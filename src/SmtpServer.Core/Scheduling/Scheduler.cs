@@ -56,6 +56,8 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
         _metrics = metrics;
         _warningSteps = [.. options.DelayWarnings.Distinct().Order()];
         _actionConcurrency = new Dictionary<string, int>(options.ActionConcurrency, StringComparer.OrdinalIgnoreCase);
+        _localPaused = options.LocalPaused;
+        _relayPaused = options.RelayPaused;
     }
 
     public void Enqueue(StoredMessage message)

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using SmtpServer.Core.Admin;
+using SmtpServer.Core.Queue;
 using SmtpServer.Core.Scheduling;
 
 namespace SmtpServer.Admin;
@@ -7,6 +8,11 @@ namespace SmtpServer.Admin;
 /// <summary>schedule, remove, pause and resume (envelopes, messages, the smtp/mda/mta sides), drain.</summary>
 internal sealed partial class AdminApi
 {
+    // The side pauses as kept in the spool; one change at a time, so the file always holds the
+    // last word of the operator.
+    private readonly SemaphoreSlim _sidePauseLock = new(1, 1);
+    private SidePauses _sidePauses = sidePauses;
+
     private async Task ControlAsync(HttpContext context, string verb)
     {
         var request = await ReadBodyAsync(context, AdminJsonContext.Default.TargetRequest).ConfigureAwait(false);
@@ -19,18 +25,7 @@ internal sealed partial class AdminApi
         var pausing = verb is "pause" or "resume";
         if (pausing && target is "smtp" or "mda" or "mta")
         {
-            var paused = verb == "pause";
-            if (target == "smtp")
-            {
-                control.SmtpPaused = paused;
-            }
-            else if (!await TrySchedulerAsync(context, () => scheduler.PauseSideAsync(target == "mda", paused, context.RequestAborted)).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            AdminLog.Paused(logger, target, paused ? "paused" : "resumed");
-            await WriteAsync(context, 200, new ControlResponse(target, 1, 0), AdminJsonContext.Default.ControlResponse).ConfigureAwait(false);
+            await PauseSideAsync(context, target, verb == "pause").ConfigureAwait(false);
             return;
         }
 
@@ -60,6 +55,42 @@ internal sealed partial class AdminApi
         }
 
         await WriteAsync(context, 200, new ControlResponse(selector.ToString(), result.Matched, result.Skipped), AdminJsonContext.Default.ControlResponse).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// pause|resume smtp|mda|mta: the spool's paused.json first (so a restart keeps it; a
+    /// failed write changes nothing and is a 500), then the switch itself.
+    /// </summary>
+    private async Task PauseSideAsync(HttpContext context, string side, bool paused)
+    {
+        // Not the request's token: once the file is written, the switch must follow it.
+        await _sidePauseLock.WaitAsync(context.RequestAborted).ConfigureAwait(false);
+        try
+        {
+            var next = side switch
+            {
+                "smtp" => _sidePauses with { Smtp = paused },
+                "mda" => _sidePauses with { Mda = paused },
+                _ => _sidePauses with { Mta = paused },
+            };
+            await store.SaveSidePausesAsync(next, CancellationToken.None).ConfigureAwait(false);
+            _sidePauses = next;
+            if (side == "smtp")
+            {
+                control.SmtpPaused = paused;
+            }
+            else if (!await TrySchedulerAsync(context, () => scheduler.PauseSideAsync(side == "mda", paused, CancellationToken.None)).ConfigureAwait(false))
+            {
+                return;
+            }
+        }
+        finally
+        {
+            _sidePauseLock.Release();
+        }
+
+        AdminLog.Paused(logger, side, paused ? "paused" : "resumed");
+        await WriteAsync(context, 200, new ControlResponse(side, 1, 0), AdminJsonContext.Default.ControlResponse).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -45,6 +45,7 @@ internal sealed partial class AdminApi(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<AdminApi> logger,
+    SidePauses sidePauses,
     ConfigReloader? reloader = null)
 {
     public const int MaxBodySize = 64 * 1024;
@@ -438,7 +439,7 @@ internal sealed partial class AdminApi(
             EnvelopeRuntimeState.InFlight => "inflight",
             EnvelopeRuntimeState.Paused => "paused",
             _ => "pending",
-        } : "pending";
+        } : EnvelopeSummary.StoredState(record);
         // The scheduler expires envelopes with the queue settings it started with.
         return EnvelopeSummary.From(record, size, state, startup.Queue.Expire);
     }

@@ -23,6 +23,9 @@ internal static partial class HostLog
     [LoggerMessage(1005, LogLevel.Warning, "smtpd stopping: server.shutdownTimeout ran out during the last queue pass; deliveries in progress are cancelled and stay queued", EventName = "LastQueuePassCut")]
     public static partial void LastQueuePassCut(ILogger logger);
 
+    [LoggerMessage(1006, LogLevel.Warning, "smtpd starts with {Side} paused, as the operator left it (smtpctl resume {Side})", EventName = "StartsPaused")]
+    public static partial void StartsPaused(ILogger logger, string side);
+
     [LoggerMessage(1010, LogLevel.Information, "smtpd reloading {Path}", EventName = "Reloading")]
     public static partial void Reloading(ILogger logger, string path);
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using SmtpServer.Core.Queue;
+using SmtpServer.Testing;
 
 namespace SmtpServer.Core.Tests.Queue;
 
@@ -83,26 +84,29 @@ public sealed class AttemptHistoryTests : IDisposable
     }
 
     [Fact]
-    public async Task A_record_with_history_round_trips_through_the_spool()
+    public async Task A_record_with_history_and_pause_round_trips_through_the_spool()
     {
         var store = _fixture.CreateStore();
         var id = await _fixture.CommitAsync(store);
         var record = Assert.Single(Assert.Single(store.Load()).Envelopes);
         Assert.Null(record.History);
+        Assert.False(record.Paused);
 
         var history = AttemptHistory.Append(AttemptHistory.Append(null, Attempt(1, "evil\r\n}\"paused\": false, {\"x\":\"")), Attempt(2) with { Result = AttemptResult.Ok, Tls = null, Reply = "250 2.0.0 ok" });
-        var updated = record with { Attempts = 2, LastAttempt = T0, History = history };
+        var updated = record with { Attempts = 2, LastAttempt = T0, History = history, Paused = true };
         await store.UpdateEnvelopeAsync(updated, CancellationToken.None);
 
         var loaded = Assert.Single(Assert.Single(_fixture.CreateStore().Load()).Envelopes);
         Assert.Equal(updated, loaded);
         Assert.Equal(history, loaded.History);
+        Assert.True(loaded.Paused);
         Assert.Equal(updated, Assert.Single(QueueReader.ReadMessage(_fixture.Directory.Path, id)!.Envelopes));
 
         // Plain data: ASCII, the remote text a string, the result a name.
         var bytes = await File.ReadAllBytesAsync(Path.Combine(store.MessageDirectory(id), $"{id}-0000.json"));
         Assert.All(bytes, b => Assert.True(b < 0x80));
         using var document = JsonDocument.Parse(bytes);
+        Assert.True(document.RootElement.GetProperty("paused").GetBoolean());
         var first = document.RootElement.GetProperty("history").GetProperty("attempts")[0];
         Assert.Equal("Temporary", first.GetProperty("result").GetString());
         Assert.Equal("evil  }\"paused\": false, {\"x\":\"", first.GetProperty("reply").GetString());
@@ -110,7 +114,7 @@ public sealed class AttemptHistoryTests : IDisposable
     }
 
     [Fact]
-    public async Task A_record_written_before_histories_loads_without_one()
+    public async Task A_record_written_before_histories_and_pauses_loads_as_none()
     {
         var store = _fixture.CreateStore();
         var id = await _fixture.CommitAsync(store);
@@ -152,6 +156,7 @@ public sealed class AttemptHistoryTests : IDisposable
         var record = Assert.Single(Assert.Single(store.Load()).Envelopes);
         Assert.Equal(3, record.Attempts);
         Assert.Null(record.History);
+        Assert.False(record.Paused);
         Assert.Empty(_fixture.FilesUnder("corrupt"));
 
         // The next attempt starts its history at its own number.
@@ -185,5 +190,50 @@ public sealed class AttemptHistoryTests : IDisposable
         Assert.Equal(good, Assert.Single(store.Load()).Id);
         Assert.Contains($"{victim}-{victim}-0000.json", _fixture.FilesUnder("corrupt"));
         Assert.True(_fixture.Logged(LogLevel.Error, 2004));
+    }
+
+    [Fact]
+    public async Task Side_pauses_are_saved_durably_and_read_back_at_start()
+    {
+        var store = _fixture.CreateStore();
+        Assert.Equal(SidePauses.None, store.LoadSidePauses());
+
+        await store.SaveSidePausesAsync(new SidePauses(Smtp: true, Mda: false, Mta: true), CancellationToken.None);
+        await store.SaveSidePausesAsync(new SidePauses(Smtp: true, Mda: true, Mta: true), CancellationToken.None);
+        await store.SaveSidePausesAsync(new SidePauses(Smtp: false, Mda: true, Mta: true), CancellationToken.None);
+
+        Assert.Equal(new SidePauses(false, true, true), _fixture.CreateStore().LoadSidePauses());
+        Assert.Equal([FileQueueStore.PausesFileName], Directory.GetFiles(_fixture.Directory.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task A_failed_save_keeps_the_previous_side_pauses_and_leaves_no_temporary_file()
+    {
+        var store = _fixture.CreateStore();
+        await store.SaveSidePausesAsync(new SidePauses(true, false, false), CancellationToken.None);
+        var failing = _fixture.CreateStore(new FaultInjectingQueueFileSystem { FlushToDiskBudget = 0 });
+
+        await Assert.ThrowsAsync<IOException>(async () => await failing.SaveSidePausesAsync(new SidePauses(false, true, true), CancellationToken.None));
+
+        Assert.Equal(new SidePauses(true, false, false), _fixture.CreateStore().LoadSidePauses());
+        Assert.Equal([FileQueueStore.PausesFileName], Directory.GetFiles(_fixture.Directory.Path).Select(Path.GetFileName));
+    }
+
+    [Theory]
+    [InlineData("{ \"smtp\": true, ")]
+    [InlineData("{ \"smtp\": true, \"mda\": true }")]
+    [InlineData("{ \"smtp\": true, \"mda\": true, \"mta\": \"yes\" }")]
+    [InlineData("null")]
+    public async Task An_unreadable_pause_file_goes_to_corrupt_and_nothing_is_paused(string contents)
+    {
+        var store = _fixture.CreateStore();
+        await File.WriteAllTextAsync(_fixture.Directory.Combine(FileQueueStore.PausesFileName), contents);
+        await File.WriteAllTextAsync(_fixture.Directory.Combine(FileQueueStore.PausesFileName + ".tmp"), "{ \"smtp\": tr");
+
+        Assert.Equal(SidePauses.None, _fixture.CreateStore().LoadSidePauses());
+        Assert.Equal([FileQueueStore.PausesFileName], _fixture.FilesUnder("corrupt"));
+        Assert.Empty(Directory.GetFiles(_fixture.Directory.Path));
+        Assert.True(_fixture.Logged(LogLevel.Error, 2004));
+        Assert.True(_fixture.Logged(LogLevel.Warning, 2009));
     }
 }

@@ -127,13 +127,17 @@ internal sealed class SmtpdProcess : IAsyncDisposable
         await process.WaitForExitAsync(cts.Token);
     }
 
-    /// <summary>Kills the process if it runs, then starts it again on the same config and spool.</summary>
-    public async Task RestartAsync()
+    /// <summary>
+    /// Kills the process if it runs, then starts it again on the same config and spool.
+    /// <paramref name="smtpPaused"/>: the spool says smtp is paused, so the server is up once
+    /// it refuses connections with 421 4.3.2.
+    /// </summary>
+    public async Task RestartAsync(bool smtpPaused = false)
     {
         await KillAsync();
         _process?.Dispose();
         _process = null;
-        await StartProcessAsync();
+        await StartProcessAsync(smtpPaused ? "421 4.3.2 " : "220 ");
     }
 
     /// <summary>admin.socket when started with <c>admin: true</c>.</summary>
@@ -262,7 +266,7 @@ internal sealed class SmtpdProcess : IAsyncDisposable
 
         """);
 
-    private async Task StartProcessAsync()
+    private async Task StartProcessAsync(string expectedGreeting = "220 ")
     {
         if (!File.Exists(SmtpdDll))
         {
@@ -312,12 +316,12 @@ internal sealed class SmtpdProcess : IAsyncDisposable
             try
             {
                 var greeting = await ReadGreetingAsync();
-                if (greeting.StartsWith("220 ", StringComparison.Ordinal))
+                if (greeting.StartsWith(expectedGreeting, StringComparison.Ordinal))
                 {
                     return;
                 }
 
-                throw new InvalidOperationException($"smtpd greeted with '{greeting}' instead of 220:\n{OutputTail()}");
+                throw new InvalidOperationException($"smtpd greeted with '{greeting}' instead of {expectedGreeting.Trim()}:\n{OutputTail()}");
             }
             catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
             {
