@@ -88,15 +88,16 @@ internal sealed partial class Smtpctl
             return null;
         }
 
-        if (Get("minAge") is not null || Get("maxAge") is not null || Get("state") is { } s && s != "pending")
+        if (Get("minAge") is not null || Get("maxAge") is not null || Get("state") is { } s && s is not ("pending" or "paused"))
         {
-            error = "offline, only --sender, --recipient, --domain and --limit filter";
+            error = "offline, only --sender, --recipient, --domain, --state pending|paused and --limit filter";
             return null;
         }
 
         var snapshot = QueueReader.Read(_queuePath);
         var all = snapshot.Messages
-            .SelectMany(m => m.Envelopes.Select(e => EnvelopeSummary.From(e, m.Size, "pending", null)))
+            .SelectMany(m => m.Envelopes.Select(e => EnvelopeSummary.From(e, m.Size, EnvelopeSummary.StoredState(e), null)))
+            .Where(e => Get("state") is not { } x || e.State == x)
             .Where(e => Get("sender") is not { } x || e.Sender.Contains(x, StringComparison.OrdinalIgnoreCase))
             .Where(e => Get("recipient") is not { } x || e.Recipient.Contains(x, StringComparison.OrdinalIgnoreCase))
             .Where(e => Get("domain") is not { } x || string.Equals(e.Domain, x, StringComparison.OrdinalIgnoreCase))
@@ -118,9 +119,14 @@ internal sealed partial class Smtpctl
             return ExitCode.Ok;
         }
 
-        // The stored record as on disk: every field, indented.
-        await stdout.WriteLineAsync(JsonSerializer.Serialize(detail.Record, QueueJsonContext.Default.EnvelopeRecord)).ConfigureAwait(false);
+        // The stored record as on disk (every field, indented), its attempt history as a table.
+        await stdout.WriteLineAsync(JsonSerializer.Serialize(detail.Record with { History = null }, QueueJsonContext.Default.EnvelopeRecord)).ConfigureAwait(false);
         await stdout.WriteLineAsync($"state: {detail.Summary.State}").ConfigureAwait(false);
+        foreach (var line in HistoryTable(detail.Record))
+        {
+            await stdout.WriteLineAsync(line).ConfigureAwait(false);
+        }
+
         return ExitCode.Ok;
     }
 
@@ -153,7 +159,7 @@ internal sealed partial class Smtpctl
                 return (null, string.Empty, ExitCode.Failed);
             }
 
-            var detail = new EnvelopeDetail(EnvelopeSummary.From(record, message!.Size, "pending", null), record);
+            var detail = new EnvelopeDetail(EnvelopeSummary.From(record, message!.Size, EnvelopeSummary.StoredState(record), null), record);
             return (detail, JsonSerializer.Serialize(detail, AdminJsonContext.Default.EnvelopeDetail), ExitCode.Ok);
         }
     }
@@ -228,6 +234,10 @@ internal sealed partial class Smtpctl
                 ? "No delivery attempt yet."
                 : $"Tried {r.Attempts} time(s); the last attempt was {Time(r.LastAttempt)}" + (r.LastAttempt is { } last ? $" ({Ago(last, now)})" : string.Empty)
                     + (r.LastError is null ? "." : $" and failed: {OneLine(r.LastError)}"),
+        };
+        lines.AddRange(NarrateHistory(r, s.State));
+        lines.AddRange(
+        [
             s.State switch
             {
                 "paused" => "It is paused by the operator: it will not be tried until resumed (smtpctl resume " + r.Id + ").",
@@ -236,7 +246,7 @@ internal sealed partial class Smtpctl
                     ? $"Next attempt {Time(next)} ({Ago(next, now)}); smtpctl schedule {r.Id} tries it now."
                     : "It is due now and will be tried as soon as a delivery slot is free.",
             },
-        };
+        ]);
         if (s.ExpiresAt is { } expires)
         {
             lines.Add($"If still undelivered at {Time(expires)} ({Ago(expires, now)}), it expires and the sender gets a bounce.");

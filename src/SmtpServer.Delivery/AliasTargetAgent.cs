@@ -74,7 +74,7 @@ internal sealed class AliasTargetAgent : IDeliveryAgent, IAsyncDisposable
         results.AddRange(await LocalDelivery.ForEachRecipientAsync(
             request with { Recipients = [.. request.Recipients.Where(r => r.Target is not null)] },
             "alias",
-            Action,
+            this,
             _logger,
             (envelope, ct) => DeliverToTargetAsync(request.MessagePath, envelope, ct),
             cancellationToken).ConfigureAwait(false));

@@ -43,7 +43,7 @@ internal sealed class CommandAgent : IDeliveryAgent
         return LocalDelivery.ForEachRecipientAsync(
             request,
             "command",
-            Action,
+            this,
             _logger,
             (envelope, ct) => _runner.RunAsync(_options.Run, _options.Args, _options.EffectiveTimeout, request.MessagePath, envelope, ct),
             cancellationToken);

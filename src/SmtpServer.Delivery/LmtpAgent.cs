@@ -241,7 +241,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
             if (reply.IsPositive)
             {
                 DeliveryLog.Delivered(_logger, Action, id, _options.Address);
-                results[i] = DeliveryResult.Ok(id) with { RemoteMta = _options.Address };
+                results[i] = DeliveryResult.Ok(id) with { RemoteMta = _options.Address, RemoteAddress = _options.Address };
             }
             else
             {
@@ -263,7 +263,7 @@ internal sealed class LmtpAgent : IDeliveryAgent, IAsyncDisposable
     private DeliveryResult Fail(EnvelopeId envelope, DeliveryFailure failure)
     {
         DeliveryLog.DeliveryFailed(_logger, Action, envelope, failure.Status, failure.Diagnostic);
-        return failure.ToResult(envelope) with { RemoteMta = _options.Address };
+        return failure.ToResult(envelope) with { RemoteMta = _options.Address, RemoteAddress = _options.Address };
     }
 
     /// <summary>A pooled session that still answers RSET, or a new one.</summary>

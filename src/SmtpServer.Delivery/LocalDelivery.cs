@@ -7,11 +7,27 @@ namespace SmtpServer.Delivery;
 /// <summary>
 /// What every local agent does before it touches a mailbox or starts a program: read the
 /// message's <c>Delivered-To</c> fields once, then per recipient refuse envelope data that is
-/// unsafe to use (DESIGN.md, decision 7) and refuse a loop; only then deliver.
+/// unsafe to use (DESIGN.md, decision 7) and refuse a loop; only then deliver. Every result
+/// names the recipient's destination (the agent's <see cref="IDeliveryAgent.DestinationOf"/>:
+/// mailbox path or program) for the attempt history.
 /// </summary>
 internal static class LocalDelivery
 {
     public static async ValueTask<IReadOnlyList<DeliveryResult>> ForEachRecipientAsync(
+        DeliveryRequest request,
+        string kind,
+        IDeliveryAgent agent,
+        ILogger logger,
+        Func<EnvelopeRecord, CancellationToken, ValueTask<DeliveryResult>> deliverOne,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(agent);
+        var results = await ForEachCoreAsync(request, kind, agent.Action, logger, deliverOne, cancellationToken).ConfigureAwait(false);
+        return [.. results.Select((result, i) => result with { Destination = agent.DestinationOf(request.Recipients[i]) })];
+    }
+
+    private static async ValueTask<IReadOnlyList<DeliveryResult>> ForEachCoreAsync(
         DeliveryRequest request,
         string kind,
         string action,
@@ -19,7 +35,6 @@ internal static class LocalDelivery
         Func<EnvelopeRecord, CancellationToken, ValueTask<DeliveryResult>> deliverOne,
         CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(request);
         IReadOnlyList<string> deliveredTo;
         try
         {

@@ -43,7 +43,7 @@ internal sealed class MaildirAgent : IDeliveryAgent
     {
         ArgumentNullException.ThrowIfNull(request);
         return LocalDelivery.ForEachRecipientAsync(
-            request, "maildir", Action, _logger, (envelope, ct) => DeliverOneAsync(request.MessagePath, envelope, ct), cancellationToken);
+            request, "maildir", this, _logger, (envelope, ct) => DeliverOneAsync(request.MessagePath, envelope, ct), cancellationToken);
     }
 
     private async ValueTask<DeliveryResult> DeliverOneAsync(string messagePath, EnvelopeRecord envelope, CancellationToken cancellationToken)

@@ -40,7 +40,7 @@ internal sealed class MboxAgent : IDeliveryAgent
     {
         ArgumentNullException.ThrowIfNull(request);
         return LocalDelivery.ForEachRecipientAsync(
-            request, "mbox", Action, _logger, (envelope, ct) => DeliverOneAsync(request.MessagePath, envelope, ct), cancellationToken);
+            request, "mbox", this, _logger, (envelope, ct) => DeliverOneAsync(request.MessagePath, envelope, ct), cancellationToken);
     }
 
     private ValueTask<DeliveryResult> DeliverOneAsync(string messagePath, EnvelopeRecord envelope, CancellationToken cancellationToken)

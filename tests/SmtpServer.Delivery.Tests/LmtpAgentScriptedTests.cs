@@ -69,6 +69,9 @@ public sealed class LmtpAgentScriptedTests : IDisposable
         Assert.Equal(DeliveryStatus.TemporaryFailure, results[2].Status);
         Assert.Equal("4.2.2", results[2].EnhancedStatus);
 
+        // For the attempt history: every result names the endpoint, and no relay host or TLS.
+        Assert.All(results, r => Assert.Equal((peer.Address, (string?)null, (string?)null), (r.RemoteAddress, r.RemoteHost, r.TlsProtocol)));
+
         var lines = peer.Received;
         Assert.Equal("LHLO localhost", lines[0]);
         Assert.Equal($"MAIL FROM:<sender@example.net> SIZE={new FileInfo(message).Length} BODY=8BITMIME", lines[1]);

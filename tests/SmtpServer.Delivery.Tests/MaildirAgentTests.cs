@@ -30,6 +30,7 @@ public sealed partial class MaildirAgentTests : IDisposable
         var result = Assert.Single(results);
         Assert.Equal(DeliveryStatus.Delivered, result.Status);
         var maildir = _dir.Combine("mail", "alice", "Maildir");
+        Assert.Equal(maildir, result.Destination);
         var file = Assert.Single(Directory.GetFiles(Path.Combine(maildir, "new")));
         var expected = TestMessages.TraceHeaders("sender@example.net", "Alice@Example.org") + TestMessages.Simple;
         Assert.Equal(Encoding.UTF8.GetBytes(expected), File.ReadAllBytes(file));

@@ -41,6 +41,13 @@ internal sealed record EnvelopeSummary(
             record.LastError,
             size);
     }
+
+    /// <summary>The state as the spool has it, for envelopes the scheduler does not (yet) know, and offline.</summary>
+    public static string StoredState(EnvelopeRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return record.Paused ? "paused" : "pending";
+    }
 }
 
 internal sealed record QueueListing(IReadOnlyList<EnvelopeSummary> Envelopes, int Total, bool Truncated, int Unreadable, bool Offline);

@@ -57,6 +57,22 @@ internal sealed record DeliveryResult(EnvelopeId Envelope, DeliveryStatus Status
     /// <summary>For <see cref="DeliveryStatus.Deferred"/>: when to offer the recipient again.</summary>
     public DateTimeOffset? RetryAt { get; init; }
 
+    // Where the attempt went, for the envelope's attempt history (smtpctl show envelope,
+    // explain). Optional: an agent that leaves them null still works; the history then has
+    // the result and the text alone.
+
+    /// <summary>The MX or smarthost name a relay talked to (or last tried when none answered).</summary>
+    public string? RemoteHost { get; init; }
+
+    /// <summary>The address used: a relay's IP address, an LMTP agent's endpoint.</summary>
+    public string? RemoteAddress { get; init; }
+
+    /// <summary>The TLS version of the session, e.g. TLSv1.3; null without TLS.</summary>
+    public string? TlsProtocol { get; init; }
+
+    /// <summary>A local agent's destination: the maildir, the mbox file, the program run.</summary>
+    public string? Destination { get; init; }
+
     public static DeliveryResult Ok(EnvelopeId envelope) => new(envelope, DeliveryStatus.Delivered);
 
     public static DeliveryResult Temporary(EnvelopeId envelope, string status, string diagnostic) =>

@@ -13,7 +13,12 @@ namespace SmtpServer.Core.Queue;
 /// </summary>
 internal sealed record EnvelopeRecord
 {
-    /// <summary>Bumped on any incompatible change; records of another version go to corrupt/.</summary>
+    /// <summary>
+    /// Bumped on any incompatible change; records of another version go to corrupt/. Optional
+    /// properties that read as absent in older records (<see cref="DelayWarned"/>,
+    /// <see cref="History"/>, <see cref="Paused"/>) are not such a change: version-1 records of
+    /// every vintage load as they are.
+    /// </summary>
     public const int CurrentVersion = 1;
 
     public required int Version { get; init; }
@@ -88,6 +93,22 @@ internal sealed record EnvelopeRecord
     public DateTimeOffset? NextAttempt { get; init; }
 
     public string? LastError { get; init; }
+
+    /// <summary>
+    /// Every attempt (time, agent, host and address, TLS, result, reply), bounded by
+    /// <see cref="AttemptHistory"/>. Absent in records written before histories were kept,
+    /// which reads as null (no attempt recorded). Not written while null, so a record that was
+    /// never tried stays readable by the version before.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public AttemptHistory? History { get; init; }
+
+    /// <summary>
+    /// Paused by the operator (<c>smtpctl pause envelope|message</c>): kept, never tried, until
+    /// resumed; survives a restart. Absent (written only when true) reads as not paused.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool Paused { get; init; }
 
     /// <summary>
     /// The largest <c>queue.delayWarnings</c> step a delay DSN was sent for (every step up to it
@@ -169,7 +190,12 @@ internal sealed record EnvelopeRecord
             return target;
         }
 
-        return Attempts < 0 ? "negative attempt count" : null;
+        if (Attempts < 0)
+        {
+            return "negative attempt count";
+        }
+
+        return History?.Validate();
     }
 }
 

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace SmtpServer.Core.Queue;
 
 /// <summary>
-/// The only way envelope records are read or written. Source-generated: no reflection, no
+/// The only way envelope records (and the side pauses, <see cref="SidePauses"/>) are read or written. Source-generated: no reflection, no
 /// polymorphism, no type names in the data. The default encoder escapes everything outside
 /// printable ASCII, so queue files stay ASCII whatever the addresses contain.
 /// </summary>
@@ -18,6 +18,7 @@ namespace SmtpServer.Core.Queue;
     AllowDuplicateProperties = false,
     NumberHandling = JsonNumberHandling.Strict)]
 [JsonSerializable(typeof(EnvelopeRecord))]
+[JsonSerializable(typeof(SidePauses))]
 internal sealed partial class QueueJsonContext : JsonSerializerContext;
 
 internal sealed class QueueIdJsonConverter : JsonConverter<QueueId>

@@ -19,16 +19,26 @@ internal interface ISchedulerControl
     /// <summary>Removes the selected envelopes from the spool, with no bounce.</summary>
     Task<ControlResult> RemoveAsync(QueueSelector selector, CancellationToken cancellationToken);
 
-    /// <summary>Pauses (or resumes) the selected envelopes.</summary>
+    /// <summary>
+    /// Pauses (or resumes) the selected envelopes; returns once the new state is in the spool
+    /// (each envelope's <c>paused</c> field), so it holds across a restart.
+    /// </summary>
     Task<ControlResult> PauseAsync(QueueSelector selector, bool paused, CancellationToken cancellationToken);
 
-    /// <summary>Pauses (or resumes) every agent call of one side: local agents or relays.</summary>
+    /// <summary>
+    /// Pauses (or resumes) every agent call of one side: local agents or relays. In memory only:
+    /// the host keeps side pauses in the spool (<see cref="FileQueueStore.SaveSidePausesAsync"/>)
+    /// and starts the scheduler with them (<see cref="SchedulerOptions.LocalPaused"/>).
+    /// </summary>
     Task PauseSideAsync(bool local, bool paused, CancellationToken cancellationToken);
 
     /// <summary>The run-time state of every envelope the scheduler knows.</summary>
     Task<IReadOnlyDictionary<EnvelopeId, EnvelopeRuntimeState>> InspectAsync(CancellationToken cancellationToken);
 
-    /// <summary>Completes when nothing is running or ready (deliveries due now have been tried).</summary>
+    /// <summary>
+    /// Completes when nothing is running or ready (deliveries due now have been tried; those
+    /// held back by a paused side do not count).
+    /// </summary>
     Task WhenIdleAsync(CancellationToken cancellationToken);
 }
 

@@ -66,29 +66,121 @@ internal sealed partial class Scheduler : ISchedulerControl
         return new ControlResult(matched, skipped);
     }, cancellationToken);
 
-    public Task<ControlResult> PauseAsync(QueueSelector selector, bool paused, CancellationToken cancellationToken) => OnLoopAsync(() =>
+    /// <summary>
+    /// Pauses or resumes, in memory at once and in the spool (the envelope's <c>paused</c> field)
+    /// before it returns, so the pause survives a restart. An envelope at rest, or waiting for a
+    /// delivery slot, is held while its record is rewritten (a waiting one leaves its delivery);
+    /// one in a job, or in a rewrite, gets the new state written when that ends.
+    /// </summary>
+    public async Task<ControlResult> PauseAsync(QueueSelector selector, bool paused, CancellationToken cancellationToken)
     {
-        var matched = 0;
-        foreach (var entry in Select(selector))
+        var (result, written) = await OnLoopAsync(() =>
         {
-            if (entry.Paused == paused)
+            var matched = 0;
+            var rewrite = new List<Entry>();
+            foreach (var entry in Select(selector))
             {
-                continue;
+                if (entry.Paused == paused)
+                {
+                    continue;
+                }
+
+                entry.Paused = paused;
+                _pausedEntries += paused ? 1 : -1;
+                matched++;
+                if (!entry.Busy || (entry.Waiting && !entry.Rewriting))
+                {
+                    entry.Record = entry.Record with { Paused = paused };
+                    rewrite.Add(entry);
+                }
             }
 
-            entry.Paused = paused;
-            _pausedEntries += paused ? 1 : -1;
-            matched++;
+            return (new ControlResult(matched, 0), rewrite.Count == 0 ? Task.CompletedTask : Rewrite(rewrite));
+        }, cancellationToken).ConfigureAwait(false);
+        await written.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
 
-            // A resumed envelope goes back on the timeline (one in flight goes back when its job ends).
-            if (!paused && !entry.Busy)
-            {
-                Schedule(entry);
-            }
+    /// <summary>
+    /// On the loop: writes the records of <paramref name="entries"/> to the spool off the loop
+    /// (same path as after an attempt: temp, fsync, rename), holding them busy meanwhile so no
+    /// delivery or removal races the write; then schedules them again (a resumed one goes back
+    /// on the timeline), or writes again one whose pause changed meanwhile. Completes once
+    /// they are released.
+    /// </summary>
+    private Task Rewrite(List<Entry> entries)
+    {
+        _jobs++;
+        foreach (var entry in entries)
+        {
+            entry.Busy = true;
+            entry.Rewriting = true;
         }
 
-        return new ControlResult(matched, 0);
-    }, cancellationToken);
+        var records = entries.Select(e => e.Record).ToList();
+        var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var task = Task.Run(async () =>
+        {
+            var vanished = new HashSet<EnvelopeId>();
+            foreach (var record in records)
+            {
+                try
+                {
+                    if (!await UpdateAsync(record).ConfigureAwait(false))
+                    {
+                        vanished.Add(record.Id);
+                    }
+                }
+#pragma warning disable CA1031 // A bug here must not hold the entries (and the pause call) forever.
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    SchedulerLog.Error(_logger, $"rewriting {record.Id}", e);
+                }
+            }
+
+            var posted = _events.Writer.TryWrite(new OnLoop(() =>
+            {
+                _jobs--;
+                List<Entry>? again = null;
+                for (var i = 0; i < entries.Count; i++)
+                {
+                    var entry = entries[i];
+                    entry.Rewriting = false;
+                    entry.Waiting = false;
+                    if (vanished.Contains(entry.Record.Id))
+                    {
+                        Forget(entry.Record.Id);
+                    }
+                    else if (records[i].Paused != entry.Paused)
+                    {
+                        entry.Record = entry.Record with { Paused = entry.Paused };
+                        (again ??= []).Add(entry);
+                    }
+                    else
+                    {
+                        Schedule(entry);
+                    }
+                }
+
+                if (again is null)
+                {
+                    released.TrySetResult();
+                }
+                else
+                {
+                    Rewrite(again).ContinueWith(_ => released.TrySetResult(), TaskScheduler.Default);
+                }
+            }));
+            if (!posted)
+            {
+                // Stopped meanwhile: the spool has the state; nothing is scheduled any more.
+                released.TrySetResult();
+            }
+        });
+        TrackRunning(task);
+        return released.Task;
+    }
 
     public Task PauseSideAsync(bool local, bool paused, CancellationToken cancellationToken) => OnLoopAsync(() =>
     {
@@ -109,7 +201,7 @@ internal sealed partial class Scheduler : ISchedulerControl
         var states = new Dictionary<EnvelopeId, EnvelopeRuntimeState>(_entries.Count);
         foreach (var (id, entry) in _entries)
         {
-            states[id] = entry.Busy ? EnvelopeRuntimeState.InFlight : entry.Paused ? EnvelopeRuntimeState.Paused : EnvelopeRuntimeState.Pending;
+            states[id] = entry.Busy && !entry.Rewriting && !entry.Waiting ? EnvelopeRuntimeState.InFlight : entry.Paused ? EnvelopeRuntimeState.Paused : EnvelopeRuntimeState.Pending;
         }
 
         return (IReadOnlyDictionary<EnvelopeId, EnvelopeRuntimeState>)states;

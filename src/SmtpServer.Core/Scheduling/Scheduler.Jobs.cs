@@ -59,6 +59,12 @@ internal sealed partial class Scheduler
 
             _events.Writer.TryWrite(new JobFinished(outcome));
         });
+        TrackRunning(task);
+    }
+
+    /// <summary>Work off the loop that a stop waits for (up to its timeout).</summary>
+    private void TrackRunning(Task task)
+    {
         _running.TryAdd(task, 0);
         task.ContinueWith(
             static (t, state) => ((System.Collections.Concurrent.ConcurrentDictionary<Task, byte>)state!).TryRemove(t, out _),
@@ -143,6 +149,7 @@ internal sealed partial class Scheduler
             Attempts = record.Attempts + 1,
             LastAttempt = started,
             LastError = result.Status == DeliveryStatus.Delivered ? record.LastError : stat,
+            History = AttemptHistory.Append(record.History, Attempt(record.Attempts + 1, started, action, result, stat)),
         };
         switch (result.Status)
         {
@@ -212,6 +219,25 @@ internal sealed partial class Scheduler
         SchedulerLog.Deferred(_logger, record.Id, action, at, OneLine(result.Diagnostic ?? "deferred by the agent"));
         outcome.Retry(record with { NextAttempt = at });
     }
+
+    /// <summary>The history entry of one attempt: what the agent reported about where it went.</summary>
+    private static AttemptRecord Attempt(int number, DateTimeOffset started, string action, DeliveryResult result, string text) => new()
+    {
+        Number = number,
+        At = started,
+        Action = action,
+        Result = result.Status switch
+        {
+            DeliveryStatus.Delivered => AttemptResult.Ok,
+            DeliveryStatus.PermanentFailure => AttemptResult.Permanent,
+            _ => AttemptResult.Temporary,
+        },
+        Host = result.RemoteHost,
+        Address = result.RemoteAddress,
+        Tls = result.TlsProtocol,
+        Destination = result.Destination,
+        Reply = text,
+    };
 
     private Task ExpireAsync(MessagePass pass, List<EnvelopeRecord> records, JobOutcome outcome)
     {

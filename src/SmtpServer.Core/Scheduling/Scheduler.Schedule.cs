@@ -40,9 +40,15 @@ internal sealed partial class Scheduler
                 continue;
             }
 
-            var entry = new Entry(message, record);
+            // A pause recorded in the spool holds across a restart.
+            var entry = new Entry(message, record) { Paused = record.Paused };
             _entries.Add(record.Id, entry);
             Track(record.Id.Message);
+            if (entry.Paused)
+            {
+                _pausedEntries++;
+            }
+
             Schedule(entry);
             added++;
         }
@@ -71,13 +77,30 @@ internal sealed partial class Scheduler
             Forget(id);
         }
 
+        List<Entry>? rewrite = null;
         foreach (var record in outcome.Reschedule)
         {
-            if (_entries.TryGetValue(record.Id, out var entry))
+            if (!_entries.TryGetValue(record.Id, out var entry))
             {
-                entry.Record = record;
-                Schedule(entry);
+                continue;
             }
+
+            if (record.Paused != entry.Paused)
+            {
+                // Paused or resumed while its job ran: the job wrote the state it started
+                // with, so the spool gets the operator's word again before the entry moves.
+                entry.Record = record with { Paused = entry.Paused };
+                (rewrite ??= []).Add(entry);
+                continue;
+            }
+
+            entry.Record = record;
+            Schedule(entry);
+        }
+
+        if (rewrite is not null)
+        {
+            _ = Rewrite(rewrite);
         }
     }
 
@@ -87,8 +110,10 @@ internal sealed partial class Scheduler
         StartDue(now);
         Dispatch();
         ArmTimer(now);
-        AnswerIdleWaiters();
+
+        // Stats first: whoever waited for idle reads counts that include this batch.
         PublishStats();
+        AnswerIdleWaiters();
     }
 
     private void StartDue(DateTimeOffset now)
@@ -145,6 +170,7 @@ internal sealed partial class Scheduler
                     }
 
                     batch.Add(record);
+                    entry.Waiting = true;
                 }
                 else
                 {
@@ -211,12 +237,53 @@ internal sealed partial class Scheduler
                 }
 
                 _ready--;
+                progress = true;
+                var records = Claim(delivery);
+                if (records.Count == 0)
+                {
+                    // Every recipient was paused while it waited: no agent call, but the pass
+                    // still counts this job (its other jobs' DSNs go when the last one ends).
+                    StartJob(null, delivery.Pass, records, _ => Task.CompletedTask);
+                    continue;
+                }
+
                 queue.InFlight++;
                 _deliveries++;
-                progress = true;
-                StartJob(queue, delivery.Pass, delivery.Records, outcome => DeliverAsync(delivery, outcome));
+                var claimed = delivery with { Records = records };
+                StartJob(queue, delivery.Pass, records, outcome => DeliverAsync(claimed, outcome));
             }
         }
+    }
+
+    /// <summary>
+    /// The records of a ready delivery whose entries still wait for it: an entry paused while it
+    /// waited left it (and is back on the timeline, or being rewritten).
+    /// </summary>
+    private List<EnvelopeRecord> Claim(PendingDelivery delivery)
+    {
+        var records = new List<EnvelopeRecord>(delivery.Records.Count);
+        foreach (var record in delivery.Records)
+        {
+            if (!_entries.TryGetValue(record.Id, out var entry) || !entry.Waiting)
+            {
+                continue;
+            }
+
+            entry.Waiting = false;
+            if (entry.Paused)
+            {
+                if (!entry.Rewriting)
+                {
+                    Schedule(entry);
+                }
+
+                continue;
+            }
+
+            records.Add(entry.Record);
+        }
+
+        return records;
     }
 
     private void ArmTimer(DateTimeOffset now)
@@ -234,7 +301,9 @@ internal sealed partial class Scheduler
 
     private void AnswerIdleWaiters()
     {
-        if (_idleWaiters.Count == 0 || _jobs > 0 || _ready > 0)
+        // Deliveries held back by a paused side (mda, mta) wait for the operator, not for us:
+        // they do not keep the scheduler busy (a stop's last pass would wait for them in vain).
+        if (_idleWaiters.Count == 0 || _jobs > 0 || (_ready > 0 && _actions.Values.Any(q => q.Ready.Count > 0 && !IsSidePaused(q))))
         {
             return;
         }
@@ -388,6 +457,12 @@ internal sealed partial class Scheduler
 
         /// <summary>Paused by the operator: kept, never started, until resumed.</summary>
         public bool Paused { get; set; }
+
+        /// <summary>Busy only while its record is rewritten (a pause or resume), not in a delivery.</summary>
+        public bool Rewriting { get; set; }
+
+        /// <summary>Busy in a ready delivery that has not started (its action or side is at its limit or paused).</summary>
+        public bool Waiting { get; set; }
 
         public int Generation { get; set; }
     }

@@ -29,6 +29,8 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
     private readonly Channel<SchedulerEvent> _events =
         Channel.CreateUnbounded<SchedulerEvent>(new UnboundedChannelOptions { SingleReader = true });
 
+    private static readonly TimeSpan AbortUnwindTime = TimeSpan.FromSeconds(1);
+
     // Cancels agent calls when a stop runs out of time.
     private readonly CancellationTokenSource _abort = new();
     private readonly ConcurrentDictionary<Task, byte> _running = new();
@@ -54,6 +56,8 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
         _metrics = metrics;
         _warningSteps = [.. options.DelayWarnings.Distinct().Order()];
         _actionConcurrency = new Dictionary<string, int>(options.ActionConcurrency, StringComparer.OrdinalIgnoreCase);
+        _localPaused = options.LocalPaused;
+        _relayPaused = options.RelayPaused;
     }
 
     public void Enqueue(StoredMessage message)
@@ -121,6 +125,16 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
                 // delivered again after the restart.
                 SchedulerLog.StopTimedOut(_logger, _running.Count);
                 await _abort.CancelAsync().ConfigureAwait(false);
+
+                // A moment (real time, whatever the clock) for the cancelled calls to close
+                // their connections and files before the agents are disposed.
+                try
+                {
+                    await Task.WhenAll(running).WaitAsync(AbortUnwindTime, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                }
             }
         }
 

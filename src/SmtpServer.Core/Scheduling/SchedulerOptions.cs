@@ -27,6 +27,12 @@ internal sealed record SchedulerOptions
     /// <summary>Per-action overrides of <see cref="MaxConcurrentDeliveriesPerAction"/>, by action name (case-insensitive).</summary>
     public IReadOnlyDictionary<string, int> ActionConcurrency { get; init; } = new Dictionary<string, int>();
 
+    /// <summary>Local agents start paused (<c>pause mda</c>, kept across a restart by the host).</summary>
+    public bool LocalPaused { get; init; }
+
+    /// <summary>Relays start paused (<c>pause mta</c>, kept across a restart by the host).</summary>
+    public bool RelayPaused { get; init; }
+
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(Expire, TimeSpan.Zero, nameof(Expire));

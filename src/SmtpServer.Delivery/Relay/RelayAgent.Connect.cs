@@ -14,8 +14,9 @@ internal sealed partial class RelayAgent
     /// MX host is (RFC 5321 §5.1), so a dead first smarthost costs no retry delay. When none
     /// gives a session, the answer is the last temporary failure if there was one (a backup
     /// that refuses with a 5xx must not bounce mail the first one will take again later).
+    /// Without a session, <c>Tried</c> is the last address tried (for the attempt history), if any.
     /// </summary>
-    private async ValueTask<(Session? Session, DeliveryFailure? Failure)> ConnectAsync(string destination, CancellationToken cancellationToken)
+    private async ValueTask<(Session? Session, DeliveryFailure? Failure, RouteTarget? Tried)> ConnectAsync(string destination, CancellationToken cancellationToken)
     {
         if (_options.Hosts.Count == 0)
         {
@@ -26,6 +27,7 @@ internal sealed partial class RelayAgent
 
         DeliveryFailure? last = null;
         DeliveryFailure? lastTemporary = null;
+        RouteTarget? lastTried = null;
         var now = _time.GetUtcNow();
         foreach (var host in _options.Hosts)
         {
@@ -45,11 +47,13 @@ internal sealed partial class RelayAgent
 
             var hop = new Hop(route, host.Tls, host.ImplicitTlsNoVerify, host.Lmtp, host.Credentials);
             var routes = await _resolver.ResolveHostAsync(host.Host, host.Port, cancellationToken).ConfigureAwait(false);
-            var (session, failure) = await TryRouteAsync(hop, routes, cancellationToken).ConfigureAwait(false);
+            var (session, failure, tried) = await TryRouteAsync(hop, routes, cancellationToken).ConfigureAwait(false);
             if (session is not null)
             {
-                return (session, null);
+                return (session, null, tried);
             }
+
+            lastTried = tried ?? lastTried;
 
             last = failure;
             if (failure!.Temporary)
@@ -58,7 +62,7 @@ internal sealed partial class RelayAgent
             }
         }
 
-        return (null, lastTemporary ?? last ?? new DeliveryFailure(true, "4.4.1", "Network error on destination MXs"));
+        return (null, lastTemporary ?? last ?? new DeliveryFailure(true, "4.4.1", "Network error on destination MXs"), lastTried);
     }
 
     /// <summary>
@@ -66,11 +70,13 @@ internal sealed partial class RelayAgent
     /// to the next one; a 5xx greeting or a refused AUTH ends the route. A route that gives no
     /// session is penalized (OpenSMTPD's route penalty, REFERENCE.md §1.9).
     /// </summary>
-    private async ValueTask<(Session? Session, DeliveryFailure? Failure)> TryRouteAsync(Hop hop, RouteResolution routes, CancellationToken cancellationToken)
+    private async ValueTask<(Session? Session, DeliveryFailure? Failure, RouteTarget? Tried)> TryRouteAsync(Hop hop, RouteResolution routes, CancellationToken cancellationToken)
     {
         var last = routes.Failure;
+        RouteTarget? tried = null;
         foreach (var target in routes.Targets)
         {
+            tried = target;
             var (session, failure, next) = await TryTargetAsync(target, hop, allowTls: true, cancellationToken).ConfigureAwait(false);
             if (failure is { Status: "downgrade" })
             {
@@ -80,7 +86,7 @@ internal sealed partial class RelayAgent
 
             if (session is not null)
             {
-                return (session, null);
+                return (session, null, target);
             }
 
             last = failure;
@@ -92,7 +98,7 @@ internal sealed partial class RelayAgent
 
         last ??= new DeliveryFailure(true, "4.4.1", "Network error on destination MXs");
         Penalize(hop.Route, last.Diagnostic);
-        return (null, last);
+        return (null, last, tried);
     }
 
     /// <summary>One address: connect, greeting, EHLO (HELO), STARTTLS per policy, AUTH.</summary>

@@ -99,10 +99,10 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
         await destination.Slots.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var (session, failure) = await RentAsync(destination, cancellationToken).ConfigureAwait(false);
+            var (session, failure, tried) = await RentAsync(destination, cancellationToken).ConfigureAwait(false);
             if (session is null)
             {
-                return Finish(request, results, failure, "-");
+                return Finish(request, results, failure, "-", tried);
             }
 
             try
@@ -115,7 +115,7 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
                 await ReturnAsync(destination, session).ConfigureAwait(false);
             }
 
-            return Finish(request, results, null, session.Target.ToString());
+            return Finish(request, results, null, session.Target.ToString(), session.Target, TlsVersion(session.Connection.TlsProtocol));
         }
         finally
         {
@@ -123,14 +123,19 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
         }
     }
 
-    /// <summary>Fills unresolved recipients with <paramref name="failure"/>, logs every line, returns the results.</summary>
-    private DeliveryResult[] Finish(DeliveryRequest request, DeliveryResult?[] results, DeliveryFailure? failure, string relay)
+    /// <summary>
+    /// Fills unresolved recipients with <paramref name="failure"/>, adds where the attempt went
+    /// (<paramref name="target"/>: the session's address, or the last one tried; the session's
+    /// TLS version), logs every line, returns the results.
+    /// </summary>
+    private DeliveryResult[] Finish(DeliveryRequest request, DeliveryResult?[] results, DeliveryFailure? failure, string relay, RouteTarget? target = null, string? tls = null)
     {
         var now = _time.GetUtcNow();
         for (var i = 0; i < results.Length; i++)
         {
             var envelope = request.Recipients[i];
-            var result = results[i] ??= Sanitized(failure ?? new DeliveryFailure(true, "4.0.0", "no result")).ToResult(envelope.Id) with { RemoteMta = relay == "-" ? null : relay };
+            var result = results[i] = (results[i] ?? Sanitized(failure ?? new DeliveryFailure(true, "4.0.0", "no result")).ToResult(envelope.Id) with { RemoteMta = relay == "-" ? null : relay })
+                with { RemoteHost = target?.HostName, RemoteAddress = target?.Address.ToString(), TlsProtocol = tls };
             var delay = now - envelope.ReceivedAt;
             RelayLog.Delivery(
                 _logger,
@@ -172,6 +177,15 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
 
         return text + delay.Seconds.ToString(CultureInfo.InvariantCulture) + "s";
     }
+
+    /// <summary>OpenSSL's names (TLSv1.3) for <see cref="System.Security.Authentication.SslProtocols"/> as the connection reports them (Tls13); null without TLS.</summary>
+    internal static string? TlsVersion(string? protocol) => protocol switch
+    {
+        null => null,
+        "Tls" => "TLSv1",
+        ['T', 'l', 's', var major, var minor] when char.IsAsciiDigit(major) && char.IsAsciiDigit(minor) => $"TLSv{major}.{minor}",
+        _ => protocol,
+    };
 
     /// <summary>No control character of a remote's text reaches the envelope file or the log (CVE-2020-8794).</summary>
     internal static DeliveryFailure Sanitized(DeliveryFailure failure)
@@ -232,14 +246,14 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
         return new DeliveryFailure(true, "4.4.1", string.Join("; ", reasons));
     }
 
-    /// <summary>An idle session to this destination, or a new one.</summary>
-    private async ValueTask<(Session? Session, DeliveryFailure? Failure)> RentAsync(Destination destination, CancellationToken cancellationToken)
+    /// <summary>An idle session to this destination, or a new one (see <see cref="ConnectAsync"/>).</summary>
+    private async ValueTask<(Session? Session, DeliveryFailure? Failure, RouteTarget? Tried)> RentAsync(Destination destination, CancellationToken cancellationToken)
     {
         while (TryTakeIdle(destination) is { } idle)
         {
             if (!idle.NeedsReset)
             {
-                return (idle, null);
+                return (idle, null, idle.Target);
             }
 
             try
@@ -248,7 +262,7 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
                 if (rset.IsPositive)
                 {
                     idle.NeedsReset = false;
-                    return (idle, null);
+                    return (idle, null, idle.Target);
                 }
             }
             catch (Exception e) when (IsSessionError(e))

@@ -45,6 +45,7 @@ internal sealed partial class AdminApi(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<AdminApi> logger,
+    SidePauses sidePauses,
     ConfigReloader? reloader = null)
 {
     public const int MaxBodySize = 64 * 1024;
@@ -308,61 +309,6 @@ internal sealed partial class AdminApi(
         }
     }
 
-    private async Task ControlAsync(HttpContext context, string verb)
-    {
-        var request = await ReadBodyAsync(context, AdminJsonContext.Default.TargetRequest).ConfigureAwait(false);
-        if (request is null)
-        {
-            return;
-        }
-
-        var target = request.Target?.Trim() ?? string.Empty;
-        var pausing = verb is "pause" or "resume";
-        if (pausing && target is "smtp" or "mda" or "mta")
-        {
-            var paused = verb == "pause";
-            if (target == "smtp")
-            {
-                control.SmtpPaused = paused;
-            }
-            else if (!await TrySchedulerAsync(context, () => scheduler.PauseSideAsync(target == "mda", paused, context.RequestAborted)).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            AdminLog.Paused(logger, target, paused ? "paused" : "resumed");
-            await WriteAsync(context, 200, new ControlResponse(target, 1, 0), AdminJsonContext.Default.ControlResponse).ConfigureAwait(false);
-            return;
-        }
-
-        if (!QueueSelector.TryParse(target, out var selector))
-        {
-            var expected = pausing ? "all, a message id, an envelope id, smtp, mda or mta" : "all, a message id or an envelope id";
-            await WriteErrorAsync(context, 400, "bad-request", $"target '{Clip(target)}' is not {expected}").ConfigureAwait(false);
-            return;
-        }
-
-        ControlResult result = default;
-        var ok = await TrySchedulerAsync(context, async () => result = verb switch
-        {
-            "schedule" => await scheduler.ScheduleNowAsync(selector, context.RequestAborted).ConfigureAwait(false),
-            "remove" => await scheduler.RemoveAsync(selector, context.RequestAborted).ConfigureAwait(false),
-            _ => await scheduler.PauseAsync(selector, verb == "pause", context.RequestAborted).ConfigureAwait(false),
-        }).ConfigureAwait(false);
-        if (!ok)
-        {
-            return;
-        }
-
-        if (!selector.IsAll && result.Matched == 0 && result.Skipped == 0)
-        {
-            await WriteErrorAsync(context, 404, "not-found", $"{selector} is not in the queue").ConfigureAwait(false);
-            return;
-        }
-
-        await WriteAsync(context, 200, new ControlResponse(selector.ToString(), result.Matched, result.Skipped), AdminJsonContext.Default.ControlResponse).ConfigureAwait(false);
-    }
-
     private async Task SetLogAsync(HttpContext context)
     {
         var request = await ReadBodyAsync(context, AdminJsonContext.Default.LogLevelRequest).ConfigureAwait(false);
@@ -474,33 +420,6 @@ internal sealed partial class AdminApi(
         await WriteAsync(context, 200, new ReloadResponse(true, result.ListenersNeedingRestart), AdminJsonContext.Default.ReloadResponse).ConfigureAwait(false);
     }
 
-    private async Task DrainAsync(HttpContext context)
-    {
-        var started = control.StartDrain();
-        if (started)
-        {
-            var grace = startup.ShutdownTimeout;
-            AdminLog.Drain(logger, grace);
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await scheduler.ScheduleNowAsync(QueueSelector.All, CancellationToken.None).ConfigureAwait(false);
-                    using var timeout = new CancellationTokenSource(grace, time);
-                    await scheduler.WhenIdleAsync(timeout.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is OperationCanceledException or InvalidOperationException)
-                {
-                    // Out of time, or the scheduler stopped already: the queue stays on the volume.
-                }
-
-                lifetime.StopApplication();
-            });
-        }
-
-        await WriteAsync(context, 202, Status(), AdminJsonContext.Default.StatusResponse).ConfigureAwait(false);
-    }
-
     private async Task<IReadOnlyDictionary<EnvelopeId, EnvelopeRuntimeState>> RuntimeStatesAsync(CancellationToken cancellationToken)
     {
         try
@@ -520,23 +439,9 @@ internal sealed partial class AdminApi(
             EnvelopeRuntimeState.InFlight => "inflight",
             EnvelopeRuntimeState.Paused => "paused",
             _ => "pending",
-        } : "pending";
+        } : EnvelopeSummary.StoredState(record);
         // The scheduler expires envelopes with the queue settings it started with.
         return EnvelopeSummary.From(record, size, state, startup.Queue.Expire);
-    }
-
-    private static async Task<bool> TrySchedulerAsync(HttpContext context, Func<Task> call)
-    {
-        try
-        {
-            await call().ConfigureAwait(false);
-            return true;
-        }
-        catch (InvalidOperationException e)
-        {
-            await WriteErrorAsync(context, 503, "unavailable", e.Message).ConfigureAwait(false);
-            return false;
-        }
     }
 
     /// <summary>Reads a bounded JSON body; on any problem writes the 4xx and returns null.</summary>

@@ -14,7 +14,7 @@ internal static partial class AdminLog
     [LoggerMessage(4002, LogLevel.Error, "admin {Method} {Path} failed", EventName = "AdminError")]
     public static partial void Error(ILogger logger, string method, string path, Exception exception);
 
-    [LoggerMessage(4003, LogLevel.Warning, "drain: new connections refused, queue tried once more, then stopping (grace {Grace})", EventName = "Drain")]
+    [LoggerMessage(4003, LogLevel.Warning, "drain: new connections refused; stopping as on SIGTERM: sessions finish and the queue is tried once more within {Grace}", EventName = "Drain")]
     public static partial void Drain(ILogger logger, TimeSpan grace);
 
     [LoggerMessage(4004, LogLevel.Warning, "log level set to {Level} by the operator", EventName = "LogLevelChanged")]

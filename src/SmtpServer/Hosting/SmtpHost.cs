@@ -89,6 +89,9 @@ internal static class SmtpHost
         builder.Services.AddSingleton<IQueueStore>(sp => sp.GetRequiredService<FileQueueStore>());
         builder.Services.AddSingleton<IEnvelopeStore>(sp => sp.GetRequiredService<FileQueueStore>());
 
+        // The side pauses the operator left in the spool, read once at start (smtpctl pause smtp|mda|mta).
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<FileQueueStore>().LoadSidePauses());
+
         // What sessions share, with the current settings (a reload swaps them); the admin API reads them too.
         builder.Services.AddSingleton(sp => new SmtpServices(
             settings, sp.GetRequiredService<IQueueStore>(), time, sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<IScheduler>(), metrics, dns));
@@ -101,6 +104,8 @@ internal static class SmtpHost
 
         AddScheduler(builder.Services, settings, time, dns);
         var app = builder.Build();
+        var hostLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting");
+        HonourSidePauses(app.Services.GetRequiredService<SidePauses>(), control, hostLogger);
         metrics.ObserveQueue(() => app.Services.GetRequiredService<Scheduler>().Stats, time);
         app.Services.GetRequiredService<AdminApi>().Map(app);
         if (app.Services.GetService<ConfigReloader>() is { } reloader)
@@ -109,7 +114,6 @@ internal static class SmtpHost
             app.Lifetime.ApplicationStopping.Register(reloader.Dispose);
         }
 
-        var hostLogger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting");
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var bound = BoundEndPoints(app);
@@ -126,7 +130,13 @@ internal static class SmtpHost
                 HostLog.ConfigWarning(hostLogger, warning.Key, warning.Message);
             }
         });
-        app.Lifetime.ApplicationStopping.Register(() => HostLog.Stopping(hostLogger, settings.ShutdownTimeout));
+        app.Lifetime.ApplicationStopping.Register(() =>
+        {
+            // SIGTERM is a drain: intake closes now (421 until the listeners are gone), and the
+            // stop finishes sessions, then tries the queue once more (SchedulerHostedService).
+            control.StartDrain();
+            HostLog.Stopping(hostLogger, settings.ShutdownTimeout);
+        });
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             HostLog.Stopped(hostLogger);
@@ -138,9 +148,27 @@ internal static class SmtpHost
     }
 
     /// <summary>
+    /// Before the listeners bind: smtp paused refuses every connection from the first; the
+    /// scheduler starts with mda/mta as they were (its options, <see cref="AddScheduler"/>).
+    /// </summary>
+    private static void HonourSidePauses(SidePauses pauses, ServerControl control, Microsoft.Extensions.Logging.ILogger logger)
+    {
+        control.SmtpPaused = pauses.Smtp;
+        foreach (var (side, paused) in new[] { ("smtp", pauses.Smtp), ("mda", pauses.Mda), ("mta", pauses.Mta) })
+        {
+            if (paused)
+            {
+                HostLog.StartsPaused(logger, side);
+            }
+        }
+    }
+
+    /// <summary>
     /// The scheduler, its agents and bounces. It is a hosted service: started with the host
-    /// (after the spool is open: resolving it opens the store), and stopped with it, waiting
-    /// for deliveries in progress up to the shutdown timeout.
+    /// (after the spool is open: resolving it opens the store), and stopped after the listeners
+    /// (WebApplication registers Kestrel's hosted service last, and a host stops its services in
+    /// reverse order): a last pass over the queue, then deliveries in progress, up to the
+    /// shutdown timeout.
     /// </summary>
     private static void AddScheduler(IServiceCollection services, ServerSettings settings, TimeProvider time, DnsResolver dns)
     {
@@ -151,6 +179,8 @@ internal static class SmtpHost
         services.AddSingleton(sp => new Scheduler(
             new SchedulerOptions
             {
+                LocalPaused = sp.GetRequiredService<SidePauses>().Mda,
+                RelayPaused = sp.GetRequiredService<SidePauses>().Mta,
                 Expire = settings.Queue.Expire,
                 DelayWarnings = settings.Queue.DelayWarnings,
                 MaxConcurrentDeliveries = settings.Queue.MaxDeliveries,

@@ -78,6 +78,7 @@ public sealed class RelayAgentScriptedTests : IDisposable
             Assert.Equal(DeliveryStatus.TemporaryFailure, results[2].Status);
             Assert.Equal("4.2.0", results[2].EnhancedStatus);
             Assert.Equal("127.0.0.1 [127.0.0.1]", results[0].RemoteMta);
+            Assert.All(results, r => Assert.Equal(("127.0.0.1", "127.0.0.1", (string?)null), (r.RemoteHost, r.RemoteAddress, r.TlsProtocol)));
         }
 
         await agent.DisposeAsync();
@@ -328,7 +329,20 @@ public sealed class RelayAgentScriptedTests : IDisposable
         var second = await agent.DeliverAsync(TestMessages.Request(message, "a@example.org"), default);
         Assert.Contains("paused", second[0].Diagnostic, StringComparison.Ordinal);
         Assert.Equal(1, peer.Connections);
+
+        // The attempt history learns which address refused; a paused route tried none.
+        Assert.Equal(("127.0.0.1", "127.0.0.1", (string?)null, (string?)null), (first[0].RemoteHost, first[0].RemoteAddress, first[0].TlsProtocol, first[0].RemoteMta));
+        Assert.Equal(((string?)null, (string?)null), (second[0].RemoteHost, second[0].RemoteAddress));
     }
+
+    [Theory]
+    [InlineData("Tls13", "TLSv1.3")]
+    [InlineData("Tls12", "TLSv1.2")]
+    [InlineData("Tls", "TLSv1")]
+    [InlineData(null, null)]
+    [InlineData("Ssl3", "Ssl3")]
+    public void Tls_versions_get_openssl_names(string? protocol, string? expected) =>
+        Assert.Equal(expected, RelayAgent.TlsVersion(protocol));
 
     [Fact]
     public void Mx_order_handles_preference_null_mx_localhost_and_implicit_mx()

@@ -117,6 +117,8 @@ public sealed class RelaySmarthostTlsAuthInteropTests : IDisposable
             var results = await agent.DeliverAsync(TestMessages.Request(message, "alice@example.org", "bob@example.org"), default);
             Assert.All(results, r => Assert.Equal(DeliveryStatus.Delivered, r.Status));
             Assert.Equal("127.0.0.1 [127.0.0.1]", results[0].RemoteMta);
+            Assert.All(results, r => Assert.Equal(("127.0.0.1", "127.0.0.1"), (r.RemoteHost, r.RemoteAddress)));
+            Assert.All(results, r => Assert.Matches(@"^TLSv1\.[23]$", r.TlsProtocol));
 
             // A second message rides the same authenticated TLS session.
             var second = await agent.DeliverAsync(TestMessages.Request(message, "carol@example.org"), default);

@@ -30,13 +30,14 @@ internal sealed class AdminServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<AdminServer> StartAsync()
+    /// <param name="configure">Changes to the settings (e.g. the actions), before the admin ones are set.</param>
+    public static async Task<AdminServer> StartAsync(Func<ServerSettings, ServerSettings>? configure = null)
     {
         string? socketPath = null;
         var server = await SocketSmtpServer.StartAsync(settings =>
         {
             socketPath = Path.Combine(Path.GetDirectoryName(settings.Queue.Path)!, "run", "smtpd.sock");
-            return settings with
+            return (configure?.Invoke(settings) ?? settings) with
             {
                 Admin = new AdminSettings { SocketPath = socketPath, HttpEndPoint = new IPEndPoint(IPAddress.Loopback, 0) },
                 ShutdownTimeout = TimeSpan.FromSeconds(5),
@@ -56,19 +57,7 @@ internal sealed class AdminServer : IAsyncDisposable
     public async Task<string> SendAsync(string from, params string[] recipients)
     {
         await using var client = await Server.ConnectAsync();
-        Assert.Equal(220, (await client.ReadReplyAsync()).Code);
-        Assert.Equal(250, (await client.CommandAsync("EHLO client.test")).Code);
-        Assert.Equal(250, (await client.CommandAsync($"MAIL FROM:<{from}>")).Code);
-        foreach (var rcpt in recipients)
-        {
-            Assert.Equal(250, (await client.CommandAsync($"RCPT TO:<{rcpt}>")).Code);
-        }
-
-        Assert.Equal(354, (await client.CommandAsync("DATA")).Code);
-        var reply = await client.CommandAsync("Subject: test\r\n\r\nhello admin\r\n.");
-        Assert.Equal(250, reply.Code);
-        await client.CommandAsync("QUIT");
-        return reply.Lines[0].Split(' ')[2];
+        return await TestMail.SendAsync(client, from, recipients);
     }
 
     public static async Task<JsonElement> JsonAsync(HttpResponseMessage response, HttpStatusCode expected)

@@ -62,15 +62,18 @@ internal sealed class SmtpdProcess : IAsyncDisposable
     /// <paramref name="maxMessageSize"/> is a config size ("10KiB"); null keeps the default.
     /// <paramref name="routing"/> gives the config's <c>actions:</c> and <c>rules:</c> sections
     /// (top-level YAML, e.g. <see cref="LocalMaildirRouting"/>); null keeps the default, which
-    /// holds every message in the queue.
+    /// holds every message in the queue. <paramref name="shutdownTimeout"/> sets
+    /// server.shutdownTimeout ("5s"); <paramref name="admin"/> adds admin.socket
+    /// (<see cref="AdminSocket"/>), for smtpctl with <c>-c</c> <see cref="ConfigPath"/>.
     /// </summary>
-    public static async Task<SmtpdProcess> StartAsync(ITestOutputHelper? output = null, string? maxMessageSize = null, Func<SmtpdProcess, string>? routing = null)
+    public static async Task<SmtpdProcess> StartAsync(
+        ITestOutputHelper? output = null, string? maxMessageSize = null, Func<SmtpdProcess, string>? routing = null, string? shutdownTimeout = null, bool admin = false)
     {
         var directory = new TempDirectory("smtpd-process");
         var smtpd = new SmtpdProcess(directory, FreePort(), output);
         try
         {
-            await File.WriteAllTextAsync(smtpd.ConfigPath, smtpd.Config(maxMessageSize, routing?.Invoke(smtpd)));
+            await File.WriteAllTextAsync(smtpd.ConfigPath, smtpd.Config(maxMessageSize, routing?.Invoke(smtpd), shutdownTimeout, admin));
             await smtpd.StartProcessAsync();
             return smtpd;
         }
@@ -124,13 +127,49 @@ internal sealed class SmtpdProcess : IAsyncDisposable
         await process.WaitForExitAsync(cts.Token);
     }
 
-    /// <summary>Kills the process if it runs, then starts it again on the same config and spool.</summary>
-    public async Task RestartAsync()
+    /// <summary>
+    /// Kills the process if it runs, then starts it again on the same config and spool.
+    /// <paramref name="smtpPaused"/>: the spool says smtp is paused, so the server is up once
+    /// it refuses connections with 421 4.3.2.
+    /// </summary>
+    public async Task RestartAsync(bool smtpPaused = false)
     {
         await KillAsync();
         _process?.Dispose();
         _process = null;
-        await StartProcessAsync();
+        await StartProcessAsync(smtpPaused ? "421 4.3.2 " : "220 ");
+    }
+
+    /// <summary>admin.socket when started with <c>admin: true</c>.</summary>
+    public string AdminSocket => Directory.Combine("run", "smtpd.sock");
+
+    /// <summary>
+    /// SIGTERM (as <c>docker stop</c> or Kubernetes send), then waits for the process to exit;
+    /// returns its exit code. Fails when it has not exited within <paramref name="timeout"/>.
+    /// </summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        var process = _process ?? throw new InvalidOperationException("smtpd is not running");
+        using (var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", process.Id.ToString(CultureInfo.InvariantCulture) }, UseShellExecute = false })!)
+        {
+            await kill.WaitForExitAsync();
+            if (kill.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"kill -TERM {process.Id} failed with {kill.ExitCode}");
+            }
+        }
+
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"smtpd did not exit within {timeout.TotalSeconds} s of SIGTERM:\n{OutputTail()}");
+        }
+
+        return process.ExitCode;
     }
 
     /// <summary>
@@ -186,10 +225,12 @@ internal sealed class SmtpdProcess : IAsyncDisposable
     /// connections (a closed loopback port), so whatever delivery the server does keeps the mail
     /// in the queue, where the tests look for it; <paramref name="routing"/> replaces that.
     /// </summary>
-    private string Config(string? maxMessageSize, string? routing)
+    private string Config(string? maxMessageSize, string? routing, string? shutdownTimeout, bool admin)
     {
         var limits = maxMessageSize is null ? string.Empty : $"  limits:\n    maxMessageSize: {maxMessageSize}\n";
+        limits += shutdownTimeout is null ? string.Empty : $"  shutdownTimeout: {shutdownTimeout}\n";
         var queue = QueuePath.Replace("\\", "/", StringComparison.Ordinal);
+        var adminSection = admin ? $"admin:\n  socket: \"{AdminSocket.Replace("\\", "/", StringComparison.Ordinal)}\"\n" : string.Empty;
         return string.Create(CultureInfo.InvariantCulture, $"""
             # Written by SmtpdProcess for a test; the shape of config/smtpd.yaml.
             server:
@@ -197,6 +238,8 @@ internal sealed class SmtpdProcess : IAsyncDisposable
             {limits}
             queue:
               path: "{queue}"
+
+            {adminSection}
 
             logging:
               format: text
@@ -227,7 +270,7 @@ internal sealed class SmtpdProcess : IAsyncDisposable
 
         """);
 
-    private async Task StartProcessAsync()
+    private async Task StartProcessAsync(string expectedGreeting = "220 ")
     {
         if (!File.Exists(SmtpdDll))
         {
@@ -277,12 +320,12 @@ internal sealed class SmtpdProcess : IAsyncDisposable
             try
             {
                 var greeting = await ReadGreetingAsync();
-                if (greeting.StartsWith("220 ", StringComparison.Ordinal))
+                if (greeting.StartsWith(expectedGreeting, StringComparison.Ordinal))
                 {
                     return;
                 }
 
-                throw new InvalidOperationException($"smtpd greeted with '{greeting}' instead of 220:\n{OutputTail()}");
+                throw new InvalidOperationException($"smtpd greeted with '{greeting}' instead of {expectedGreeting.Trim()}:\n{OutputTail()}");
             }
             catch (Exception e) when (e is SocketException or IOException or OperationCanceledException)
             {
