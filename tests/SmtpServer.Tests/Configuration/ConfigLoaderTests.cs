@@ -274,6 +274,8 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("actions: { local: { maildir: {} } }", "actions.local.maildir.path: is required")]
     [InlineData("actions: { local: { mbox: { file: x } } }", "actions.local.mbox.file: unknown key (known keys: path)")]
     [InlineData("actions: { local: { mbox: { file: x } } }", "actions.local.mbox.path: is required")]
+    [InlineData("actions: { local: { maildir: { path: '/var/mail/{usr}' } } }", "actions.local.maildir.path: Delivery path \"/var/mail/{usr}\": unknown placeholder {usr} (use {user}, {domain} or {rcpt}).")]
+    [InlineData("actions: { local: { mbox: { path: '/var/mail/user}' } } }", "actions.local.mbox.path: Delivery path \"/var/mail/user}\": stray '}'.")]
     [InlineData("actions: { local: { lmtp: { } } }", "actions.local.lmtp.address: is required")]
     [InlineData("actions: { local: { lmtp: { address: dovecot } } }", "actions.local.lmtp.address: 'dovecot' is not host:port, [ipv6]:port or an absolute Unix socket path")]
     [InlineData("actions: { local: { command: { args: [a] } } }", "actions.local.command.run: is required")]
