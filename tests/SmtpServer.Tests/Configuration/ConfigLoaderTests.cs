@@ -317,10 +317,26 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("rules: [ { from: any, for: any, action: reject, reply: '550 4.7.1 no' } ]", "rules[0].reply: '550 4.7.1 no': the enhanced code 4.7.1 does not match the class of 550")]
     [InlineData("rules: [ { from: any, for: any, action: local, whenever: now } ]", "rules[0].whenever: unknown key (known keys: from, for, action, reply, helo, tls)")]
     [InlineData("rules: []", "rules: at least one rule is required (e.g. { from: any, for: local, action: local })")]
+    [InlineData("rules: [ { from: any, for: any, action: local, helo: { nt: [a.example] } } ]", "rules[0].helo.nt: unknown key (did you mean 'not'?)")]
     public void Rule_problems(string rules, string expected)
     {
         var yaml = Minimal.Replace("rules: [ { from: any, for: local, action: local } ]", rules, StringComparison.Ordinal);
         Assert.Contains(expected, Errors(yaml));
+    }
+
+    [Fact]
+    public async Task A_helo_condition_is_a_list_or_a_table_or_not_one()
+    {
+        var yaml = Minimal.Replace("rules: [ { from: any, for: local, action: local } ]", """
+            rules:
+              - { from: any, for: any, helo: { not: [good.example] }, action: reject }
+              - { from: any, for: any, helo: [good.example], action: local }
+            """, StringComparison.Ordinal);
+        var loaded = LoadYaml(yaml);
+        Assert.True(loaded.Settings is not null, string.Join("\n", loaded.Errors));
+        var router = loaded.Settings.Router;
+        Assert.False((await router.RouteAsync(Request("192.0.2.1", "a@remote.example") with { Helo = "bad.example" }, default)).Accepted);
+        Assert.Equal("local", (await router.RouteAsync(Request("192.0.2.1", "a@remote.example") with { Helo = "good.example" }, default)).Action);
     }
 
     [Fact]
