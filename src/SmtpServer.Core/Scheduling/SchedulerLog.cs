@@ -56,4 +56,10 @@ internal static partial class SchedulerLog
 
     [LoggerMessage(2116, LogLevel.Information, "evpid={EnvelopeId} removed by the operator (no bounce)", EventName = "EnvelopeRemoved")]
     public static partial void Removed(ILogger logger, EnvelopeId envelopeId);
+
+    [LoggerMessage(2117, LogLevel.Information, "scheduler reconfigured: {Retired} agents replaced ({Retiring} finishing their deliveries), maxDeliveries={MaxDeliveries}, {Returning} envelopes of returning actions rescheduled", EventName = "Reconfigured")]
+    public static partial void Reconfigured(ILogger logger, int retired, int retiring, int maxDeliveries, int returning);
+
+    [LoggerMessage(2118, LogLevel.Debug, "agent of action {Action} closed", EventName = "AgentClosed")]
+    public static partial void AgentDisposed(ILogger logger, string action);
 }
