@@ -12,7 +12,7 @@ namespace SmtpServer.Hosting;
 /// relay agent from SmtpServer.Delivery. A relay whose credentials cannot be read gets an agent
 /// that answers every recipient with a temporary failure, so that mail stays queued (retried,
 /// then expired with a bounce) instead of being lost. The scheduler creates each action's agent
-/// once and keeps it.
+/// once and keeps it until a reload brings a new factory (<see cref="DeliveryConfiguration"/>).
 /// </summary>
 internal sealed partial class ConfiguredDeliveryAgentFactory(
     IReadOnlyDictionary<string, ActionSettings> actions, ILoggerFactory loggerFactory, TimeProvider time, ServerSettings? server = null) : IDeliveryAgentFactory

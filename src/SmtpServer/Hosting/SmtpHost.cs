@@ -92,7 +92,8 @@ internal static class SmtpHost
         {
             // SIGHUP and POST /v1/reload; without a config file there is nothing to reload (the admin API answers 409).
             builder.Services.AddSingleton(sp => new ConfigReloader(
-                configPath, sp.GetRequiredService<SmtpServices>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting")));
+                configPath, sp.GetRequiredService<SmtpServices>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting"),
+                delivery: sp.GetRequiredService<DeliveryConfiguration>()));
         }
 
         AddScheduler(builder.Services, settings, time);
@@ -136,9 +137,10 @@ internal static class SmtpHost
     /// </summary>
     private static void AddScheduler(IServiceCollection services, ServerSettings settings, TimeProvider time)
     {
-        services.AddSingleton<IDeliveryAgentFactory>(sp => new ConfiguredDeliveryAgentFactory(settings.ActionDefinitions, sp.GetRequiredService<ILoggerFactory>(), time, settings));
-        services.AddSingleton<IBounceSender>(sp => new BounceSender(
-            new BounceOptions(settings.Hostname), sp.GetRequiredService<IQueueStore>(), settings.Router, time, sp.GetRequiredService<ILogger<BounceSender>>()));
+        services.AddSingleton<IDeliveryAgentFactory>(sp => DeliveryConfiguration.Agents(settings, sp.GetRequiredService<ILoggerFactory>(), time));
+        services.AddSingleton(sp => new BounceSender(
+            DeliveryConfiguration.Bounces(settings), sp.GetRequiredService<IQueueStore>(), settings.Router, time, sp.GetRequiredService<ILogger<BounceSender>>()));
+        services.AddSingleton<IBounceSender>(sp => sp.GetRequiredService<BounceSender>());
         services.AddSingleton(sp => new Scheduler(
             new SchedulerOptions
             {
@@ -146,7 +148,7 @@ internal static class SmtpHost
                 DelayWarnings = settings.Queue.DelayWarnings,
                 MaxConcurrentDeliveries = settings.Queue.MaxDeliveries,
                 MaxConcurrentDeliveriesPerAction = ActionSettings.DefaultMaxDeliveries,
-                ActionConcurrency = settings.ActionDefinitions.Values.ToDictionary(a => a.Name, a => a.MaxDeliveries, StringComparer.OrdinalIgnoreCase),
+                ActionConcurrency = DeliveryConfiguration.ActionLimits(settings),
             },
             sp.GetRequiredService<IEnvelopeStore>(),
             sp.GetRequiredService<IDeliveryAgentFactory>(),
@@ -154,6 +156,8 @@ internal static class SmtpHost
             time,
             sp.GetRequiredService<ILogger<Scheduler>>(),
             sp.GetRequiredService<SmtpMetrics>().Scheduler));
+        services.AddSingleton(sp => new DeliveryConfiguration(
+            sp.GetRequiredService<Scheduler>(), sp.GetRequiredService<BounceSender>(), sp.GetRequiredService<ILoggerFactory>(), time));
         services.AddSingleton<IScheduler>(sp => sp.GetRequiredService<Scheduler>());
         services.AddSingleton<ISchedulerControl>(sp => sp.GetRequiredService<Scheduler>());
         services.AddHostedService<SchedulerHostedService>();
