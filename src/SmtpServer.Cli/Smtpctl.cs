@@ -256,7 +256,7 @@ internal sealed partial class Smtpctl(TextWriter stdout, TextWriter stderr, Text
         }
 
         var result = JsonSerializer.Deserialize(body, AdminJsonContext.Default.ReloadResponse)!;
-        await stdout.WriteLineAsync("configuration reloaded: new sessions use it").ConfigureAwait(false);
+        await stdout.WriteLineAsync("configuration reloaded: new sessions and deliveries use it").ConfigureAwait(false);
         foreach (var listener in result.ListenersNeedingRestart)
         {
             await stderr.WriteLineAsync($"smtpctl: listener {listener} changed: the running listeners stay until a restart").ConfigureAwait(false);

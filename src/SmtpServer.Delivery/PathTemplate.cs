@@ -16,27 +16,9 @@ internal sealed class PathTemplate
     public PathTemplate(string template)
     {
         ArgumentException.ThrowIfNullOrEmpty(template);
-        if (!Path.IsPathFullyQualified(template))
+        if (Problem(template) is { } problem)
         {
-            throw new ArgumentException($"Delivery path \"{template}\" must be absolute.", nameof(template));
-        }
-
-        var rest = template;
-        while (rest.IndexOf('{', StringComparison.Ordinal) is var open and >= 0)
-        {
-            var close = rest.IndexOf('}', open);
-            var name = close < 0 ? rest[open..] : rest[open..(close + 1)];
-            if (name is not ("{user}" or "{domain}" or "{rcpt}"))
-            {
-                throw new ArgumentException($"Delivery path \"{template}\": unknown placeholder {name} (use {{user}}, {{domain}} or {{rcpt}}).", nameof(template));
-            }
-
-            rest = rest[(close + 1)..];
-        }
-
-        if (template.Contains('}', StringComparison.Ordinal) && !template.Contains('{', StringComparison.Ordinal))
-        {
-            throw new ArgumentException($"Delivery path \"{template}\": stray '}}'.", nameof(template));
+            throw new ArgumentException(problem, nameof(template));
         }
 
         _template = template;
@@ -48,6 +30,36 @@ internal sealed class PathTemplate
         {
             Root += "/";
         }
+    }
+
+    /// <summary>What is wrong with <paramref name="template"/> (not absolute, an unknown placeholder), or null.</summary>
+    public static string? Problem(string template)
+    {
+        ArgumentNullException.ThrowIfNull(template);
+        if (!Path.IsPathFullyQualified(template))
+        {
+            return $"Delivery path \"{template}\" must be absolute.";
+        }
+
+        var rest = template;
+        while (rest.IndexOf('{', StringComparison.Ordinal) is var open and >= 0)
+        {
+            var close = rest.IndexOf('}', open);
+            var name = close < 0 ? rest[open..] : rest[open..(close + 1)];
+            if (name is not ("{user}" or "{domain}" or "{rcpt}"))
+            {
+                return $"Delivery path \"{template}\": unknown placeholder {name} (use {{user}}, {{domain}} or {{rcpt}}).";
+            }
+
+            rest = rest[(close + 1)..];
+        }
+
+        if (template.Contains('}', StringComparison.Ordinal) && !template.Contains('{', StringComparison.Ordinal))
+        {
+            return $"Delivery path \"{template}\": stray '}}'.";
+        }
+
+        return null;
     }
 
     /// <summary>The directory every expansion stays under.</summary>

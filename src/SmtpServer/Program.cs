@@ -37,6 +37,11 @@ internal static class Program
             return await EncryptAsync(Console.In, Console.Out, Console.Error, !Console.IsInputRedirected).ConfigureAwait(false);
         }
 
+        if (args is ["--config-reference", .. var output] && output.Length <= 1)
+        {
+            return await WriteConfigReferenceAsync(output.Length == 0 ? null : output[0]).ConfigureAwait(false);
+        }
+
         string? path = null;
         var check = false;
         var explain = false;
@@ -140,6 +145,35 @@ internal static class Program
             logger.Fatal(ex, "smtpd stopped: {Reason}", ex.Message);
             return 1;
         }
+    }
+
+    /// <summary>
+    /// <c>smtpd --config-reference [FILE]</c> (not in the usage: a maintainer's tool, run from the
+    /// repository root): renders docs/configuration.md from the JSON Schema, to FILE or stdout.
+    /// </summary>
+    private static async Task<int> WriteConfigReferenceAsync(string? output)
+    {
+        string markdown;
+        try
+        {
+            markdown = ConfigReference.Render(ConfigSchema.Parse(await File.ReadAllTextAsync(ConfigReference.SchemaPath).ConfigureAwait(false)));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            await Console.Error.WriteLineAsync($"smtpd: cannot read {ConfigReference.SchemaPath} (run from the repository root): {e.Message}").ConfigureAwait(false);
+            return 1;
+        }
+
+        if (output is null)
+        {
+            await Console.Out.WriteAsync(markdown).ConfigureAwait(false);
+        }
+        else
+        {
+            await File.WriteAllTextAsync(output, markdown).ConfigureAwait(false);
+        }
+
+        return 0;
     }
 
     /// <summary>

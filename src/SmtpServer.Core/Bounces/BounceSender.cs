@@ -17,10 +17,11 @@ internal sealed class BounceSender : IBounceSender
     /// <summary>The listener name of locally generated mail, in envelopes and routing requests.</summary>
     public const string LocalListener = "local";
 
-    private readonly BounceOptions _options;
     private readonly IQueueStore _queue;
-    private readonly IRouter _router;
     private readonly TimeProvider _time;
+
+    // Swapped together by a reload (server.hostname, rules): a DSN uses one or the other.
+    private volatile Routing _routing;
     private readonly ILogger _logger;
 
     public BounceSender(BounceOptions options, IQueueStore queue, IRouter router, TimeProvider time, ILogger<BounceSender> logger)
@@ -30,25 +31,33 @@ internal sealed class BounceSender : IBounceSender
         ArgumentNullException.ThrowIfNull(router);
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(logger);
-        _options = options;
+        _routing = new Routing(options, router);
         _queue = queue;
-        _router = router;
         _time = time;
         _logger = logger;
+    }
+
+    /// <summary>A reloaded configuration: DSNs from now on are written and routed by it.</summary>
+    public void Update(BounceOptions options, IRouter router)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(router);
+        _routing = new Routing(options, router);
     }
 
     public async ValueTask<StoredMessage?> SendAsync(DsnReport report, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(report);
+        var (options, router) = _routing;
         var first = report.Recipients[0].Envelope;
         var to = first.SenderMailbox ?? throw new ArgumentException("No DSN goes to the null sender.", nameof(report));
 
-        var decision = await _router.RouteAsync(
+        var decision = await router.RouteAsync(
             new RoutingRequest
             {
                 ClientAddress = null,
                 Listener = LocalListener,
-                Helo = _options.Hostname,
+                Helo = options.Hostname,
                 Sender = null,
                 Recipient = to,
             },
@@ -60,7 +69,7 @@ internal sealed class BounceSender : IBounceSender
         }
 
         var now = _time.GetUtcNow();
-        var message = DsnBuilder.Build(report, _options, now, out var originalError);
+        var message = DsnBuilder.Build(report, options, now, out var originalError);
         if (originalError is not null)
         {
             BounceLog.OriginalUnreadable(_logger, first.MessageId, originalError);
@@ -93,7 +102,7 @@ internal sealed class BounceSender : IBounceSender
                 Recipients = [new RecipientEnvelope(to, new RcptParameters { Notify = DsnNotify.Never }, action)],
                 Listener = LocalListener,
                 ClientAddress = LocalListener,
-                Helo = _options.Hostname,
+                Helo = options.Hostname,
                 ReceivedAt = now,
             };
             var stored = await spool.CommitAsync(envelope, cancellationToken).ConfigureAwait(false);
@@ -104,4 +113,6 @@ internal sealed class BounceSender : IBounceSender
 
     private static bool ReturnsEightBit(MimeMessage message) =>
         message.BodyParts.OfType<MimePart>().Any(p => p.ContentTransferEncoding is ContentEncoding.EightBit or ContentEncoding.Binary);
+
+    private sealed record Routing(BounceOptions Options, IRouter Router);
 }

@@ -8,7 +8,7 @@ namespace SmtpServer.Core.Scheduling;
 internal sealed partial class Scheduler
 {
     private readonly TimeSpan[] _warningSteps;
-    private readonly Dictionary<string, int> _actionConcurrency;
+    private Dictionary<string, int> _actionConcurrency;
     private readonly Dictionary<EnvelopeId, Entry> _entries = [];
     private readonly HashSet<QueueId> _loadedAtStart = [];
 
@@ -16,6 +16,9 @@ internal sealed partial class Scheduler
     // rescheduled; queue items of an older generation are skipped when they come up.
     private readonly PriorityQueue<(Entry Entry, int Generation), DateTimeOffset> _timeline = new();
     private readonly Dictionary<string, ActionQueue> _actions = new(StringComparer.OrdinalIgnoreCase);
+
+    // Per action name, across reloads: a reloaded action's old and new agents share its limit.
+    private readonly Dictionary<string, ActionSlots> _slots = new(StringComparer.OrdinalIgnoreCase);
     private readonly List<TaskCompletionSource<DateTimeOffset?>> _idleWaiters = [];
     private DateTimeOffset _timerDue = DateTimeOffset.MaxValue;
     private int _jobs;
@@ -69,7 +72,12 @@ internal sealed partial class Scheduler
         if (outcome.Queue is { } queue)
         {
             queue.InFlight--;
+            queue.Slots.InFlight--;
             _deliveries--;
+            if (queue.Retired)
+            {
+                RetireIfIdle(queue);
+            }
         }
 
         foreach (var id in outcome.Done)
@@ -175,6 +183,7 @@ internal sealed partial class Scheduler
                 else
                 {
                     (unknownAction ??= []).Add(record);
+                    _unknownActions.Add(record.Action);
                 }
             }
             else if (WarningStepAt(record, now) is { } step)
@@ -221,17 +230,17 @@ internal sealed partial class Scheduler
     private void Dispatch()
     {
         var progress = true;
-        while (progress && _ready > 0 && _deliveries < _options.MaxConcurrentDeliveries)
+        while (progress && _ready > 0 && _deliveries < _maxDeliveries)
         {
             progress = false;
             foreach (var queue in _actions.Values)
             {
-                if (_deliveries >= _options.MaxConcurrentDeliveries)
+                if (_deliveries >= _maxDeliveries)
                 {
                     break;
                 }
 
-                if (queue.InFlight >= queue.Limit || IsSidePaused(queue) || !queue.Ready.TryDequeue(out var delivery))
+                if (queue.Slots.InFlight >= queue.Slots.Limit || IsSidePaused(queue) || !queue.Ready.TryDequeue(out var delivery))
                 {
                     continue;
                 }
@@ -248,6 +257,7 @@ internal sealed partial class Scheduler
                 }
 
                 queue.InFlight++;
+                queue.Slots.InFlight++;
                 _deliveries++;
                 var claimed = delivery with { Records = records };
                 StartJob(queue, delivery.Pass, records, outcome => DeliverAsync(claimed, outcome));
@@ -366,8 +376,13 @@ internal sealed partial class Scheduler
             return null;
         }
 
-        var limit = _actionConcurrency.TryGetValue(action, out var configured) ? configured : _options.MaxConcurrentDeliveriesPerAction;
-        queue = new ActionQueue(agent, limit);
+        if (!_slots.TryGetValue(action, out var slots))
+        {
+            _slots.Add(action, slots = new ActionSlots());
+        }
+
+        slots.Limit = LimitOf(action);
+        queue = new ActionQueue(agent, slots);
         _actions.Add(action, queue);
         return queue;
     }
@@ -467,15 +482,28 @@ internal sealed partial class Scheduler
         public int Generation { get; set; }
     }
 
-    private sealed class ActionQueue(IDeliveryAgent agent, int limit)
+    /// <summary>One agent of an action and the deliveries waiting for a slot.</summary>
+    private sealed class ActionQueue(IDeliveryAgent agent, ActionSlots slots)
     {
         public IDeliveryAgent Agent { get; } = agent;
 
-        public int Limit { get; } = limit;
+        public ActionSlots Slots { get; } = slots;
 
+        /// <summary>Calls of this agent in progress (a retired agent is disposed when none are left).</summary>
         public int InFlight { get; set; }
 
+        /// <summary>Replaced by a reload: its agent goes once its calls in progress ended.</summary>
+        public bool Retired { get; set; }
+
         public Queue<PendingDelivery> Ready { get; } = new();
+    }
+
+    /// <summary>An action's limit (actions.X.maxDeliveries) and its calls in progress, whichever agent makes them.</summary>
+    private sealed class ActionSlots
+    {
+        public int Limit { get; set; }
+
+        public int InFlight { get; set; }
     }
 
     private sealed record PendingDelivery(ActionQueue Queue, MessagePass Pass, IReadOnlyList<EnvelopeRecord> Records);

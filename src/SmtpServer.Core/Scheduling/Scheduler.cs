@@ -21,7 +21,7 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
 {
     private readonly SchedulerOptions _options;
     private readonly IEnvelopeStore _store;
-    private readonly IDeliveryAgentFactory _agentFactory;
+    private IDeliveryAgentFactory _agentFactory; // swapped by a reload, on the loop
     private readonly IBounceSender _bounces;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -58,6 +58,7 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
         _actionConcurrency = new Dictionary<string, int>(options.ActionConcurrency, StringComparer.OrdinalIgnoreCase);
         _localPaused = options.LocalPaused;
         _relayPaused = options.RelayPaused;
+        _maxDeliveries = options.MaxConcurrentDeliveries;
     }
 
     public void Enqueue(StoredMessage message)
@@ -112,6 +113,7 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
         }
 
         var running = _running.Keys.ToArray();
+        var finished = true;
         if (running.Length > 0)
         {
             SchedulerLog.Stopping(_logger, running.Length);
@@ -135,7 +137,16 @@ internal sealed partial class Scheduler : IScheduler, IAsyncDisposable
                 catch (TimeoutException)
                 {
                 }
+
+                finished = false;
             }
+        }
+
+        if (finished)
+        {
+            // No agent is in use any more: close their pooled connections (an agent cut short
+            // may still be, and the process is going down anyway).
+            await DisposeAgentsAsync(cancellationToken).ConfigureAwait(false);
         }
 
         Volatile.Write(ref _stats, Stats with { Running = false, InFlight = 0 });

@@ -66,7 +66,8 @@ internal static class ConfigLoader
         return Environment.MachineName;
     }
 
-    private static ConfigNode? ReadTree(string path, IReadOnlyDictionary<string, string> environment, List<ConfigError> errors)
+    /// <summary>The merged tree of the file and the overrides, or null (with errors) when the file cannot be read.</summary>
+    internal static ConfigNode? ReadTree(string path, IReadOnlyDictionary<string, string> environment, List<ConfigError> errors)
     {
         var fullPath = Path.GetFullPath(path);
         var builder = new ConfigurationBuilder();

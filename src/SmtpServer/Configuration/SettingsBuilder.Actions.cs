@@ -278,7 +278,21 @@ internal sealed partial class SettingsBuilder
     {
         CheckKeys(node, "path");
         var path = RequiredScalar(node, "path");
-        return path is null ? null : create(ResolvePath(path));
+        if (path is null)
+        {
+            return null;
+        }
+
+        // The agent checks its template only when it is created, at the first delivery: a typo
+        // ({usr}) must be a config error instead (--check, start-up, and a refused reload).
+        var resolved = ResolvePath(path);
+        if (Delivery.PathTemplate.Problem(resolved) is { } problem)
+        {
+            Error(node["path"]!, problem);
+            return null;
+        }
+
+        return create(resolved);
     }
 
     private LmtpAgentSettings? ReadLmtp(ConfigNode node)

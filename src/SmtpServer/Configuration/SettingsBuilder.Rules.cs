@@ -12,6 +12,10 @@ internal sealed partial class SettingsBuilder
     private readonly Dictionary<string, ILookupTable> _lookupTables = new(StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<(string Table, LookupUse Use)> _checkedTables = [];
 
+    /// <summary>The keys of a <c>from:</c> and of a <c>for:</c> condition section.</summary>
+    private static readonly string[] FromConditions = ["src", "auth", "mailFrom", "rdns", "clientCert", "not"];
+    private static readonly string[] ForConditions = ["domain", "rcptTo", "not"];
+
     private enum LookupUse
     {
         Network,
@@ -125,47 +129,46 @@ internal sealed partial class SettingsBuilder
         }
 
         var condition = node.Children[0];
-        var kind = condition.Key.ToLowerInvariant();
+        var known = isFrom ? FromConditions : ForConditions;
+        _checkedSections.Add((node.Path, known));
+        var kind = Array.Find(known, k => k.Equals(condition.Key, StringComparison.OrdinalIgnoreCase));
+        if (kind is not null)
+        {
+            condition.Key = kind;
+        }
+
         switch (kind)
         {
             case "not":
-                condition.Key = "not";
                 return new NotCondition(ReadCondition(condition, isFrom, tables, localDestination) ?? AnyCondition.Instance);
-            case "src" when isFrom:
-                condition.Key = "src";
+            case "src":
                 return new SourceCondition(ReadTableOrList(condition, tables, LookupUse.Network));
-            case "auth" when isFrom:
-                condition.Key = "auth";
+            case "auth":
                 if (!condition.HasChildren && bool.TryParse(condition.Value, out var authenticated))
                 {
                     return new AuthCondition(authenticated);
                 }
 
                 return new AuthCondition(ReadTableOrList(condition, tables, LookupUse.Key));
-            case "mailfrom" when isFrom:
-                condition.Key = "mailFrom";
+            case "mailFrom":
                 return new MailFromCondition(ReadTableOrList(condition, tables, LookupUse.MailAddress));
-            case "rdns" when isFrom:
-                condition.Key = "rdns";
+            case "rdns":
                 if (!condition.HasChildren && bool.TryParse(condition.Value, out var rdns))
                 {
                     return rdns ? new RdnsCondition(null) : new NotCondition(new RdnsCondition(null));
                 }
 
                 return new RdnsCondition(ReadTableOrList(condition, tables, LookupUse.Domain));
-            case "clientcert" when isFrom:
-                condition.Key = "clientCert";
+            case "clientCert":
                 if (!condition.HasChildren && bool.TryParse(condition.Value, out var clientCert))
                 {
                     return clientCert ? new ClientCertificateCondition(null) : new NotCondition(new ClientCertificateCondition(null));
                 }
 
                 return new ClientCertificateCondition(ReadTableOrList(condition, tables, LookupUse.Domain));
-            case "domain" when !isFrom:
-                condition.Key = "domain";
+            case "domain":
                 return new DomainCondition(ReadTableOrList(condition, tables, LookupUse.Domain));
-            case "rcptto" when !isFrom:
-                condition.Key = "rcptTo";
+            case "rcptTo":
                 return new RcptToCondition(ReadTableOrList(condition, tables, LookupUse.MailAddress));
             default:
                 Error(condition, $"unknown condition (use {shapes})");
@@ -182,9 +185,19 @@ internal sealed partial class SettingsBuilder
         var conditions = new List<IRuleCondition> { @for };
         if (rule["helo"] is { } helo)
         {
-            var negated = helo is { HasChildren: true, IsList: false } && helo.Children.Count == 1 && helo.Children[0].Key.Equals("not", StringComparison.OrdinalIgnoreCase);
-            IRuleCondition condition = new HeloCondition(ReadTableOrList(negated ? helo.Children[0] : helo, tables, LookupUse.Domain));
-            conditions.Add(negated ? new NotCondition(condition) : condition);
+            // { not: [names] | table }: the only section a helo condition takes.
+            var negated = helo is { HasChildren: true, IsList: false };
+            if (negated)
+            {
+                CheckKeys(helo, "not");
+            }
+
+            // A section without "not" was reported by CheckKeys.
+            if ((negated ? helo["not"] : helo) is { } names)
+            {
+                IRuleCondition condition = new HeloCondition(ReadTableOrList(names, tables, LookupUse.Domain));
+                conditions.Add(negated ? new NotCondition(condition) : condition);
+            }
         }
 
         if (rule["tls"] is not null)

@@ -14,6 +14,8 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
     /// <summary>Problems that do not stop the server (<c>smtpd --check</c> prints them, start and reload log them).</summary>
     private readonly List<ConfigError> _warnings = [];
 
+    private readonly List<(string Path, IReadOnlyList<string> Keys)> _checkedSections = [];
+
     private char _delimiter = '+';
 
     private static readonly string[] TopLevelKeys = ["server", "queue", "admin", "logging", "listeners", "tables", "actions", "rules", "dns"];
@@ -84,6 +86,12 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
         };
     }
 
+    /// <summary>
+    /// Every section this build checked, by path (<c>listeners[0].tls</c>), with the keys it
+    /// accepts there: what tests hold config/smtpd.schema.json to.
+    /// </summary>
+    public IReadOnlyList<(string Path, IReadOnlyList<string> Keys)> CheckedSections => _checkedSections;
+
     private void Error(ConfigNode node, string message) => errors.Add(new ConfigError(node.Path, message));
 
     private void Error(string path, string message) => errors.Add(new ConfigError(path, message));
@@ -102,6 +110,7 @@ internal sealed partial class SettingsBuilder(List<ConfigError> errors)
             return;
         }
 
+        _checkedSections.Add((node.Path, known));
         foreach (var child in node.Children)
         {
             var match = Array.Find(known, k => k.Equals(child.Key, StringComparison.OrdinalIgnoreCase));

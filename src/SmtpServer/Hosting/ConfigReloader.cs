@@ -7,14 +7,17 @@ namespace SmtpServer.Hosting;
 
 /// <summary>
 /// Live reload (SIGHUP): loads and validates the file again; a config with any problem is
-/// refused with a log line per bad key and the running one stays. A good one becomes the
-/// settings of new sessions (rules, actions' tables, tables, limits); sessions in progress keep
-/// the snapshot they started with. Listeners (addresses, TLS, AUTH) are bound once: changing them
-/// needs a restart, which is logged, as do dns.servers. Deliveries keep the agents the process
-/// started with.
-/// Triggered by SIGHUP or by the admin API (<c>smtpctl reload</c>), which gets the errors back.
+/// refused with a log line per bad key and nothing changes. A good one becomes the settings of
+/// new sessions (rules, actions' tables, tables, limits); sessions in progress keep the snapshot
+/// they started with. Delivery follows it too (<see cref="DeliveryConfiguration"/>): new agents
+/// for the actions and their limits, bounces routed by the new rules; deliveries in progress
+/// finish with the old agents. Listeners (addresses, TLS, AUTH) are bound once: changing them
+/// needs a restart, which is logged, as does dns.servers; queue.path, expire and delayWarnings keep the values the
+/// process started with. Triggered by SIGHUP or by the admin API (<c>smtpctl reload</c>), which
+/// gets the errors back.
 /// </summary>
-internal sealed class ConfigReloader(string path, SmtpServices services, ILogger logger, IReadOnlyDictionary<string, string>? environment = null) : IDisposable
+internal sealed class ConfigReloader(
+    string path, SmtpServices services, ILogger logger, IReadOnlyDictionary<string, string>? environment = null, DeliveryConfiguration? delivery = null) : IDisposable
 {
     private readonly Lock _lock = new();
     private PosixSignalRegistration? _registration;
@@ -78,6 +81,10 @@ internal sealed class ConfigReloader(string path, SmtpServices services, ILogger
                 HostLog.ReloadDnsChanged(logger);
             }
 
+
+            // Delivery first: a message committed by a session that starts with the new
+            // settings then reaches the scheduler after its new agents (events are in order).
+            _ = delivery?.ApplyAsync(loaded.Settings);
             services.UpdateSettings(loaded.Settings);
             HostLog.Reloaded(logger, path);
             return new ConfigReloadResult(true, [], changed);

@@ -18,9 +18,9 @@ namespace SmtpServer.Hosting;
 /// cannot be read is passed over (never used without AUTH); a relay whose caFile cannot be read
 /// gets an agent that answers every recipient with a temporary failure, so that mail stays queued
 /// (retried, then expired with a bounce) instead of being lost or sent under the wrong trust. The scheduler creates each action's agent
-/// once and keeps it.
+/// once and keeps it until a reload brings a new factory (<see cref="DeliveryConfiguration"/>).
 /// </summary>
-/// <param name="actions">The actions at start-up (agents are built once).</param>
+/// <param name="actions">The actions this generation of agents is built from.</param>
 /// <param name="loggerFactory">For the agents' loggers.</param>
 /// <param name="time">The clock of the agents.</param>
 /// <param name="server">Server settings the relay needs (hostname, DNS servers, listeners).</param>

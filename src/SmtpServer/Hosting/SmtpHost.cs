@@ -99,7 +99,8 @@ internal static class SmtpHost
         {
             // SIGHUP and POST /v1/reload; without a config file there is nothing to reload (the admin API answers 409).
             builder.Services.AddSingleton(sp => new ConfigReloader(
-                configPath, sp.GetRequiredService<SmtpServices>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting")));
+                configPath, sp.GetRequiredService<SmtpServices>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("SmtpServer.Hosting"),
+                delivery: sp.GetRequiredService<DeliveryConfiguration>()));
         }
 
         AddScheduler(builder.Services, settings, time, dns);
@@ -172,10 +173,13 @@ internal static class SmtpHost
     /// </summary>
     private static void AddScheduler(IServiceCollection services, ServerSettings settings, TimeProvider time, DnsResolver dns)
     {
-        services.AddSingleton<IDeliveryAgentFactory>(sp => new ConfiguredDeliveryAgentFactory(
-            settings.ActionDefinitions, sp.GetRequiredService<ILoggerFactory>(), time, settings, () => sp.GetRequiredService<SmtpServices>().Settings.ActionDefinitions, dns));
-        services.AddSingleton<IBounceSender>(sp => new BounceSender(
-            new BounceOptions(settings.Hostname), sp.GetRequiredService<IQueueStore>(), settings.Router, time, sp.GetRequiredService<ILogger<BounceSender>>()));
+        // The alias targets an action allows are read from the running settings at each delivery.
+        services.AddSingleton(sp => new DeliveryConfiguration.Context(
+            sp.GetRequiredService<ILoggerFactory>(), time, dns, () => sp.GetRequiredService<SmtpServices>().Settings.ActionDefinitions));
+        services.AddSingleton<IDeliveryAgentFactory>(sp => DeliveryConfiguration.Agents(settings, sp.GetRequiredService<DeliveryConfiguration.Context>()));
+        services.AddSingleton(sp => new BounceSender(
+            DeliveryConfiguration.Bounces(settings), sp.GetRequiredService<IQueueStore>(), settings.Router, time, sp.GetRequiredService<ILogger<BounceSender>>()));
+        services.AddSingleton<IBounceSender>(sp => sp.GetRequiredService<BounceSender>());
         services.AddSingleton(sp => new Scheduler(
             new SchedulerOptions
             {
@@ -185,7 +189,7 @@ internal static class SmtpHost
                 DelayWarnings = settings.Queue.DelayWarnings,
                 MaxConcurrentDeliveries = settings.Queue.MaxDeliveries,
                 MaxConcurrentDeliveriesPerAction = ActionSettings.DefaultMaxDeliveries,
-                ActionConcurrency = settings.ActionDefinitions.Values.ToDictionary(a => a.Name, a => a.MaxDeliveries, StringComparer.OrdinalIgnoreCase),
+                ActionConcurrency = DeliveryConfiguration.ActionLimits(settings),
             },
             sp.GetRequiredService<IEnvelopeStore>(),
             sp.GetRequiredService<IDeliveryAgentFactory>(),
@@ -193,6 +197,8 @@ internal static class SmtpHost
             time,
             sp.GetRequiredService<ILogger<Scheduler>>(),
             sp.GetRequiredService<SmtpMetrics>().Scheduler));
+        services.AddSingleton(sp => new DeliveryConfiguration(
+            sp.GetRequiredService<Scheduler>(), sp.GetRequiredService<BounceSender>(), sp.GetRequiredService<DeliveryConfiguration.Context>()));
         services.AddSingleton<IScheduler>(sp => sp.GetRequiredService<Scheduler>());
         services.AddSingleton<ISchedulerControl>(sp => sp.GetRequiredService<Scheduler>());
         services.AddHostedService<SchedulerHostedService>();

@@ -79,6 +79,21 @@ public sealed class BounceSenderTests : IDisposable
         Assert.Equal("zoë@bücher.example", Assert.Single(message.To.Mailboxes).Address);
     }
 
+    [Fact]
+    public async Task After_an_update_DSNs_are_routed_by_the_new_rules_with_the_new_hostname()
+    {
+        var sender = new BounceSender(new BounceOptions("mx.example.org"), _store, new RuleRouter([Rule.Deliver(AnyCondition.Instance, AnyCondition.Instance, "old")]), _time, _log);
+        sender.Update(new BounceOptions("mx2.example.org"), new RuleRouter([Rule.Deliver(AnyCondition.Instance, AnyCondition.Instance, "new")]));
+
+        await sender.SendAsync(Report(DsnBuilderTests.Envelope("user@example.net", "sender@example.org")), CancellationToken.None);
+
+        var loaded = Assert.Single(_store.Load());
+        var envelope = Assert.Single(loaded.Envelopes);
+        Assert.Equal("new", envelope.Action);
+        Assert.Equal("mx2.example.org", envelope.Helo);
+        Assert.Equal("MAILER-DAEMON@mx2.example.org", Assert.Single(MimeMessage.Load(loaded.MessagePath).From.Mailboxes).Address);
+    }
+
     private string Original()
     {
         var path = _directory.Combine("original");

@@ -4,8 +4,8 @@ using SmtpServer.Core.Queue;
 
 namespace SmtpServer.Core.Tests.Scheduling;
 
-/// <summary>An agent whose answers the test chooses; it records every call with the (fake) time it came.</summary>
-internal sealed class FakeAgent(string action, bool isLocal, TimeProvider time) : IDeliveryAgent
+/// <summary>An agent whose answers the test chooses; it records every call with the (fake) time it came, and its disposal.</summary>
+internal sealed class FakeAgent(string action, bool isLocal, TimeProvider time) : IDeliveryAgent, IAsyncDisposable
 {
     private int _concurrent;
     private int _maxConcurrent;
@@ -22,6 +22,14 @@ internal sealed class FakeAgent(string action, bool isLocal, TimeProvider time) 
     public ConcurrentQueue<Call> Calls { get; } = new();
 
     public int MaxConcurrent => Volatile.Read(ref _maxConcurrent);
+
+    /// <summary>Calls in progress now.</summary>
+    public int Concurrent => Volatile.Read(ref _concurrent);
+
+    /// <summary>Completed when the scheduler disposed the agent; counts disposals.</summary>
+    public TaskCompletionSource Disposed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public int DisposeCount { get; private set; }
 
     public IReadOnlyList<DateTimeOffset> CallTimes => [.. Calls.Select(c => c.At)];
 
@@ -45,6 +53,13 @@ internal sealed class FakeAgent(string action, bool isLocal, TimeProvider time) 
         {
             Interlocked.Decrement(ref _concurrent);
         }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        DisposeCount++;
+        Disposed.TrySetResult();
+        return ValueTask.CompletedTask;
     }
 
     public static IReadOnlyList<DeliveryResult> Ok(DeliveryRequest request) =>

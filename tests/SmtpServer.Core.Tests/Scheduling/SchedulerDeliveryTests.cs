@@ -305,13 +305,5 @@ public sealed class SchedulerDeliveryTests : IAsyncDisposable
         Assert.Contains(_f.Log.Entries, e => e.EventId.Id == 2202);
     }
 
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out");
-            await Task.Delay(5);
-        }
-    }
+    private static Task WaitForAsync(Func<bool> condition) => SchedulerFixture.WaitForAsync(condition);
 }

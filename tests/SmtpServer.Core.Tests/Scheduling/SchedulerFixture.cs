@@ -139,6 +139,17 @@ internal sealed class SchedulerFixture : IAsyncDisposable, IDeliveryAgentFactory
         throw new InvalidOperationException("The schedule did not settle.");
     }
 
+    /// <summary>Waits (10 s at most, in real time) until <paramref name="condition"/> holds.</summary>
+    public static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(5);
+        }
+    }
+
     /// <summary>The DSNs the "dsn" agent received, parsed.</summary>
     public IReadOnlyList<MimeMessage> ReceivedDsns() =>
         [.. Dsn.Calls.Select(c => MimeMessage.Load(new MemoryStream(c.Message)))];

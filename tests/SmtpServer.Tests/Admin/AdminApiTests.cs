@@ -2,7 +2,9 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using SmtpServer.Core.Admin;
+using SmtpServer.Core.Scheduling;
 
 namespace SmtpServer.Tests.Admin;
 
@@ -28,6 +30,10 @@ public sealed class AdminApiTests
         await using var admin = await AdminServer.StartAsync();
         var first = await admin.SendAsync("alice@client.test", "bob@remote.example", "carol@other.example");
         var second = await admin.SendAsync("dave@client.test", "erin@remote.example");
+
+        // Their first attempts (no agent: retried in 400 s) must be over, or a slow machine
+        // shows an envelope in flight where state=pending is asked for below.
+        await admin.Server.App.Services.GetRequiredService<ISchedulerControl>().WhenIdleAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
 
         var all = await AdminServer.JsonAsync(await admin.Socket.GetAsync("v1/queue"), HttpStatusCode.OK);
         Assert.Equal(3, all.GetProperty("total").GetInt32());

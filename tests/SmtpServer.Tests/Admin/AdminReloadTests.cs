@@ -5,6 +5,7 @@ using smtpctl::SmtpServer.Cli;
 using Microsoft.Extensions.DependencyInjection;
 using SmtpServer.Smtp;
 using SmtpServer.Testing;
+using SmtpServer.Tests.Infrastructure;
 
 namespace SmtpServer.Tests.Admin;
 
@@ -175,12 +176,7 @@ public sealed class AdminReloadTests
     {
         var d = dir.Path;
         File.WriteAllText(dir.Combine("smtpd.yaml"), $$"""
-            server: { hostname: mx.test.example }
-            queue: { path: {{d}}/queue }
-            admin: { socket: {{d}}/run/smtpd.sock, http: "127.0.0.1:0" }
-            dns: { reverseLookup: false }
-            listeners:
-              - { name: mx, address: "127.0.0.1:0" }
+            {{AdminServer.ConfigHeader(d)}}
             tables:
               virtual: { type: file, path: {{virtualPath ?? d + "/virtual"}}, format: aliases }
               domains: { type: list, values: [one.example] }
@@ -194,16 +190,7 @@ public sealed class AdminReloadTests
     }
 
     /// <summary>A new session's answer to one RCPT.</summary>
-    private static async Task<int> RcptAsync(AdminServer admin, string recipient)
-    {
-        await using var client = await admin.Server.ConnectAsync();
-        Assert.Equal(220, (await client.ReadReplyAsync()).Code);
-        Assert.Equal(250, (await client.CommandAsync("EHLO client.test")).Code);
-        Assert.Equal(250, (await client.CommandAsync("MAIL FROM:<sender@remote.example>")).Code);
-        var code = (await client.CommandAsync($"RCPT TO:<{recipient}>")).Code;
-        await client.CommandAsync("QUIT");
-        return code;
-    }
+    private static Task<int> RcptAsync(AdminServer admin, string recipient) => SmtpDialog.RcptAsync(admin.Server.ConnectAsync, recipient);
 
     private static Task<(int Exit, string Out, string Err)> RunAsync(string config, params string[] args) => RunRawAsync(["-c", config, .. args]);
 

@@ -46,10 +46,24 @@ internal sealed class AdminServer : IAsyncDisposable
         return new AdminServer(server, socketPath!);
     }
 
+    /// <summary>
+    /// The top of a config for <see cref="StartFromConfigAsync"/>: hostname, the queue and admin
+    /// socket under <paramref name="directory"/>, admin.http and one listener on ports the OS picks.
+    /// </summary>
+    public static string ConfigHeader(string directory) => $$"""
+        server: { hostname: mx.test.example }
+        queue: { path: {{directory}}/queue }
+        admin: { socket: {{directory}}/run/smtpd.sock, http: "127.0.0.1:0" }
+        dns: { reverseLookup: false }
+        listeners:
+          - { name: mx, address: "127.0.0.1:0" }
+
+        """;
+
     /// <summary>A host run from <paramref name="configPath"/> (which sets admin.socket and admin.http), so reload works.</summary>
-    public static async Task<AdminServer> StartFromConfigAsync(TempDirectory directory, string configPath)
+    public static async Task<AdminServer> StartFromConfigAsync(TempDirectory directory, string configPath, TimeProvider? time = null)
     {
-        var server = await SocketSmtpServer.StartFromConfigAsync(directory, configPath);
+        var server = await SocketSmtpServer.StartFromConfigAsync(directory, configPath, time);
         return new AdminServer(server, server.Settings.Admin.SocketPath!);
     }
 

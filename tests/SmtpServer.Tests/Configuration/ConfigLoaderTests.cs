@@ -324,6 +324,8 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("actions: { local: { maildir: {} } }", "actions.local.maildir.path: is required")]
     [InlineData("actions: { local: { mbox: { file: x } } }", "actions.local.mbox.file: unknown key (known keys: path)")]
     [InlineData("actions: { local: { mbox: { file: x } } }", "actions.local.mbox.path: is required")]
+    [InlineData("actions: { local: { maildir: { path: '/var/mail/{usr}' } } }", "actions.local.maildir.path: Delivery path \"/var/mail/{usr}\": unknown placeholder {usr} (use {user}, {domain} or {rcpt}).")]
+    [InlineData("actions: { local: { mbox: { path: '/var/mail/user}' } } }", "actions.local.mbox.path: Delivery path \"/var/mail/user}\": stray '}'.")]
     [InlineData("actions: { local: { lmtp: { } } }", "actions.local.lmtp.address: is required")]
     [InlineData("actions: { local: { lmtp: { address: dovecot } } }", "actions.local.lmtp.address: 'dovecot' is not host:port, [ipv6]:port or an absolute Unix socket path")]
     [InlineData("actions: { local: { command: { args: [a] } } }", "actions.local.command.run: is required")]
@@ -365,10 +367,26 @@ public sealed class ConfigLoaderTests : IDisposable
     [InlineData("rules: [ { from: any, for: any, action: reject, reply: '550 4.7.1 no' } ]", "rules[0].reply: '550 4.7.1 no': the enhanced code 4.7.1 does not match the class of 550")]
     [InlineData("rules: [ { from: any, for: any, action: local, whenever: now } ]", "rules[0].whenever: unknown key (known keys: from, for, action, reply, helo, tls)")]
     [InlineData("rules: []", "rules: at least one rule is required (e.g. { from: any, for: local, action: local })")]
+    [InlineData("rules: [ { from: any, for: any, action: local, helo: { nt: [a.example] } } ]", "rules[0].helo.nt: unknown key (did you mean 'not'?)")]
     public void Rule_problems(string rules, string expected)
     {
         var yaml = Minimal.Replace("rules: [ { from: any, for: local, action: local } ]", rules, StringComparison.Ordinal);
         Assert.Contains(expected, Errors(yaml));
+    }
+
+    [Fact]
+    public async Task A_helo_condition_is_a_list_or_a_table_or_not_one()
+    {
+        var yaml = Minimal.Replace("rules: [ { from: any, for: local, action: local } ]", """
+            rules:
+              - { from: any, for: any, helo: { not: [good.example] }, action: reject }
+              - { from: any, for: any, helo: [good.example], action: local }
+            """, StringComparison.Ordinal);
+        var loaded = LoadYaml(yaml);
+        Assert.True(loaded.Settings is not null, string.Join("\n", loaded.Errors));
+        var router = loaded.Settings.Router;
+        Assert.False((await router.RouteAsync(Request("192.0.2.1", "a@remote.example") with { Helo = "bad.example" }, default)).Accepted);
+        Assert.Equal("local", (await router.RouteAsync(Request("192.0.2.1", "a@remote.example") with { Helo = "good.example" }, default)).Action);
     }
 
     [Fact]

@@ -127,6 +127,17 @@ internal sealed class SmtpdProcess : IAsyncDisposable
         await process.WaitForExitAsync(cts.Token);
     }
 
+    /// <summary>SIGHUP, as an operator makes smtpd load its configuration file again.</summary>
+    public async Task HangupAsync()
+    {
+        var info = new ProcessStartInfo("kill") { UseShellExecute = false };
+        info.ArgumentList.Add("-HUP");
+        info.ArgumentList.Add(_process!.Id.ToString(CultureInfo.InvariantCulture));
+        using var kill = Process.Start(info)!;
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     /// <summary>
     /// Kills the process if it runs, then starts it again on the same config and spool.
     /// <paramref name="smtpPaused"/>: the spool says smtp is paused, so the server is up once

@@ -51,12 +51,13 @@ internal sealed class SocketSmtpServer : IAsyncDisposable
     /// <summary>
     /// The host as smtpd runs it from a file: settings loaded from <paramref name="configPath"/>,
     /// which is also the file reloaded (SIGHUP, admin reload). The server owns <paramref name="directory"/>.
+    /// <paramref name="time"/> replaces the clock (retries, agents' idle timers); default: the system's.
     /// </summary>
-    public static async Task<SocketSmtpServer> StartFromConfigAsync(TempDirectory directory, string configPath)
+    public static async Task<SocketSmtpServer> StartFromConfigAsync(TempDirectory directory, string configPath, TimeProvider? time = null)
     {
         var loaded = ConfigLoader.Load(configPath, new Dictionary<string, string>());
         Assert.True(loaded.Settings is not null && loaded.Errors.Count == 0, string.Join("\n", loaded.Errors));
-        var app = SmtpHost.Build(loaded.Settings, new LoggerConfiguration().CreateLogger(), configPath: configPath);
+        var app = SmtpHost.Build(loaded.Settings, new LoggerConfiguration().CreateLogger(), time, configPath: configPath);
         await app.StartAsync();
         return new SocketSmtpServer(app, directory, loaded.Settings) { EndPoint = SmtpHost.BoundEndPoints(app)[0] };
     }
