@@ -220,16 +220,25 @@ internal sealed class TlsCondition(bool required) : IRuleCondition
 
 /// <summary>
 /// <c>from: { rdns: true }</c> (the client has a reverse DNS name) or <c>{ rdns: [names] | table }</c>
-/// (and it matches, as a domain).
+/// (and it matches, as a domain). When the lookup failed for now (a DNS server down, a timeout),
+/// neither answer is known: the condition throws <see cref="ReverseDnsUnavailableException"/>, a
+/// temporary failure, as a table that cannot be read does. A 550 there would bounce good mail
+/// at the sender for a DNS hiccup of ours (Postfix's reject_unknown_client_hostname answers 450
+/// then too).
 /// </summary>
 internal sealed class RdnsCondition(ILookupTable? names) : IRuleCondition
 {
     public ILookupTable? Names { get; } = names;
 
     public ValueTask<bool> MatchesAsync(RoutingRequest request, CancellationToken cancellationToken)
-        => request.ClientHostName is not { Length: > 0 } name
-            ? new(false)
-            : Names is null ? new(true) : Names.MatchDomainAsync(name, cancellationToken);
+    {
+        if (request.ClientHostName is not { Length: > 0 } name)
+        {
+            return request.ReverseLookupFailed ? throw new ReverseDnsUnavailableException() : new(false);
+        }
+
+        return Names is null ? new(true) : Names.MatchDomainAsync(name, cancellationToken);
+    }
 
     public override string ToString() => Names is null ? "rdns" : $"rdns {Names}";
 }

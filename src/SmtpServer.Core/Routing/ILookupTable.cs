@@ -41,3 +41,12 @@ internal sealed class TableUnavailableException : IOException
 
     public string Table { get; }
 }
+
+/// <summary>A rule asked about the client's reverse DNS name while its lookup had failed for now: a temporary failure (451 4.7.25).</summary>
+internal sealed class ReverseDnsUnavailableException : IOException
+{
+    public ReverseDnsUnavailableException()
+        : base("the client's reverse DNS lookup failed temporarily")
+    {
+    }
+}

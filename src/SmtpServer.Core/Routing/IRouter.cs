@@ -34,6 +34,12 @@ internal sealed record RoutingRequest
     public string? ClientHostName { get; init; }
 
     /// <summary>
+    /// The client's reverse lookup failed for now (SERVFAIL, timeout): without a name, a rule's
+    /// rdns condition cannot be answered, and says so (<see cref="ReverseDnsUnavailableException"/>).
+    /// </summary>
+    public bool ReverseLookupFailed { get; init; }
+
+    /// <summary>
     /// The names of the client's TLS certificate, only when it was verified against
     /// <c>tls.clientCa</c>: its subject CN, then its DNS subject alternative names (wildcard
     /// names left out). Empty without a verified certificate.

@@ -102,7 +102,7 @@ internal sealed class RecipientExpander(IRouter router, IReadOnlyDictionary<stri
         {
             // Addresses produced by expansion match as "from local" (REFERENCE.md §1.6); the session's
             // own facts (auth user, TLS, verified client certificate names) carry over.
-            var routed = depth == 0 ? state.Request with { Recipient = address } : state.Request with { Recipient = address, ClientAddress = null, ClientHostName = null };
+            var routed = depth == 0 ? state.Request with { Recipient = address } : state.Request with { Recipient = address, ClientAddress = null, ClientHostName = null, ReverseLookupFailed = false };
             var decision = await Router.RouteAsync(routed, cancellationToken).ConfigureAwait(false);
             if (!decision.Accepted)
             {

@@ -235,6 +235,7 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.5.3", "Too many recipients");
         }
 
+        var lookup = await ClientLookupAsync().ConfigureAwait(false);
         var request = new RoutingRequest
         {
             ClientAddress = ClientAddress,
@@ -244,7 +245,8 @@ internal sealed partial class SmtpSession
             Recipient = recipient,
             Tls = _tls is not null,
             AuthenticatedUser = _authenticatedUser,
-            ClientHostName = await ClientHostNameAsync().ConfigureAwait(false),
+            ClientHostName = lookup?.Name,
+            ReverseLookupFailed = Failed(lookup),
             ClientCertificateNames = _tls?.VerifiedClientNames() ?? [],
         };
         IReadOnlyList<ExpandedRecipient> routed;
@@ -280,6 +282,12 @@ internal sealed partial class SmtpSession
 
                 routed = [new ExpandedRecipient(recipient, decision.Action!)];
             }
+        }
+        catch (ReverseDnsUnavailableException)
+        {
+            // RFC 7372 §3.3: X.7.25, reverse DNS validation failed; temporary, as the lookup was.
+            _transaction.RejectedRecipients++;
+            return new SmtpReply(451, "4.7.25", "Client host rejected: cannot find your hostname, temporary DNS failure");
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -5,7 +5,7 @@ namespace SmtpServer.Smtp;
 
 internal sealed partial class SmtpSession
 {
-    private Task<string?>? _clientHostName;
+    private Task<ReverseDnsResult>? _clientLookup;
 
     /// <summary>Ends a lookup still running when the session does (cancelled at its end, disposed with it).</summary>
     private readonly CancellationTokenSource _lookupCancellation = new();
@@ -20,11 +20,11 @@ internal sealed partial class SmtpSession
     {
         if (_settings.ReverseLookup && _services.Dns is { } dns && ClientAddress is { } address)
         {
-            _clientHostName = LookUpClientAsync(dns, address, _lookupCancellation.Token);
+            _clientLookup = LookUpClientAsync(dns, address, _lookupCancellation.Token);
         }
     }
 
-    private async Task<string?> LookUpClientAsync(IDnsResolver dns, IPAddress address, CancellationToken sessionEnded)
+    private async Task<ReverseDnsResult> LookUpClientAsync(IDnsResolver dns, IPAddress address, CancellationToken sessionEnded)
     {
         ReverseDnsResult result;
         try
@@ -35,19 +35,27 @@ internal sealed partial class SmtpSession
         catch (OperationCanceledException)
         {
             // The session ended first.
-            return null;
+            return ReverseDnsResult.NoName;
         }
         catch (Exception ex)
         {
             // A resolver bug must not cost the session: the client simply has no name.
             SessionLog.ReverseDnsFailed(_logger, Id, address, ex);
-            return null;
+            return new ReverseDnsResult(ReverseDnsStatus.TemporaryFailure, Error: ex.GetType().Name);
         }
 
         SessionLog.ReverseDns(_logger, Id, address, result.Name ?? "<unknown>", result.Status, result.Unconfirmed ?? result.Error ?? "-");
-        return result.Name;
+        return result;
     }
 
     /// <summary>The client's confirmed name once its lookup is done; null without one (the Received header says "unknown").</summary>
-    private async ValueTask<string?> ClientHostNameAsync() => _clientHostName is null ? null : await _clientHostName.ConfigureAwait(false);
+    private async ValueTask<string?> ClientHostNameAsync() => (await ClientLookupAsync().ConfigureAwait(false))?.Name;
+
+    /// <summary>
+    /// The whole result, for the rules: a lookup that failed for now (SERVFAIL, the time bound)
+    /// makes an rdns condition answer 451 rather than guess (see RdnsCondition).
+    /// </summary>
+    private async ValueTask<ReverseDnsResult?> ClientLookupAsync() => _clientLookup is null ? null : await _clientLookup.ConfigureAwait(false);
+
+    private static bool Failed(ReverseDnsResult? result) => result?.Status is ReverseDnsStatus.TemporaryFailure or ReverseDnsStatus.TimedOut;
 }

@@ -86,6 +86,23 @@ public sealed class ConditionAndExpansionTests
     }
 
     [Fact]
+    public async Task Rdns_after_a_failed_lookup_is_a_temporary_failure_never_an_answer_either_way()
+    {
+        var failed = Request() with { ReverseLookupFailed = true };
+        await Assert.ThrowsAsync<ReverseDnsUnavailableException>(async () => await new RdnsCondition(null).MatchesAsync(failed, default));
+        await Assert.ThrowsAsync<ReverseDnsUnavailableException>(async () => await new NotCondition(new RdnsCondition(List("*.client.test"))).MatchesAsync(failed, default));
+
+        // A rule before it that matches decides first; rules that do not ask are not affected.
+        var rules = new RuleRouter(
+        [
+            Rule.Deliver(AnyCondition.Instance, new DomainCondition(List("example.org")), "local"),
+            Rule.Deliver(new RdnsCondition(null), AnyCondition.Instance, "relay"),
+        ]);
+        Assert.Equal("local", (await rules.RouteAsync(failed, default)).Action);
+        await Assert.ThrowsAsync<ReverseDnsUnavailableException>(async () => await rules.RouteAsync(failed with { Recipient = new Mailbox("x", "remote.example") }, default));
+    }
+
+    [Fact]
     public async Task Expanded_addresses_are_routed_as_local_without_the_client_name()
     {
         // Like from local in OpenSMTPD: an alias's targets are not the client's mail any more.

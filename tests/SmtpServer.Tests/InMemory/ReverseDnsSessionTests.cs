@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Time.Testing;
 using SmtpServer.Core.Dns;
+using SmtpServer.Core.Routing;
+using SmtpServer.Protocol;
 using SmtpServer.Testing;
 using SmtpServer.Tests.Infrastructure;
 
@@ -21,11 +23,12 @@ public sealed class ReverseDnsSessionTests : IDisposable
 
     public void Dispose() => _silentDns.Dispose();
 
-    private InMemorySmtpServer Server(bool reverseLookup, TimeSpan bound, TimeProvider? time = null, TimeSpan? queryTimeout = null)
+    private InMemorySmtpServer Server(bool reverseLookup, TimeSpan bound, TimeProvider? time = null, TimeSpan? queryTimeout = null, RuleRouter? router = null)
     {
         var factory = new SingleLoggerFactory(_log);
         var dns = new DnsResolver([(IPEndPoint)_silentDns.Client.LocalEndPoint!], queryTimeout ?? bound);
-        return new InMemorySmtpServer(s => s with { ReverseLookup = reverseLookup, ReverseLookupTimeout = bound }, time, factory, dns: dns);
+        return new InMemorySmtpServer(
+            s => s with { ReverseLookup = reverseLookup, ReverseLookupTimeout = bound, Router = router ?? s.Router }, time, factory, dns: dns);
     }
 
     /// <summary>The next query the silent server got, as text (labels joined by dots), or null after <paramref name="wait"/>.</summary>
@@ -112,6 +115,48 @@ public sealed class ReverseDnsSessionTests : IDisposable
         Assert.Null(Assert.Single(stored.Envelopes).ClientHostName);
         var logged = Assert.Single(ReverseDnsLog());
         Assert.Contains("address=127.0.0.2 host=<unknown> result=TimedOut", logged.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_lookup_makes_an_rdns_rule_answer_451_never_a_rejection()
+    {
+        // An MX that refuses clients without a name: a DNS outage of ours must not turn into
+        // 550s that bounce good mail at the sender (RFC 7372 §3.3: X.7.25, temporary here).
+        var router = new RuleRouter(
+        [
+            Rule.Reject(new NotCondition(new RdnsCondition(null)), AnyCondition.Instance, new SmtpReply(550, "5.7.25", "Client host rejected: no reverse DNS")),
+            Rule.Deliver(AnyCondition.Instance, AnyCondition.Instance, "local"),
+        ]);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var bound = TimeSpan.FromSeconds(5);
+        await using var server = Server(reverseLookup: true, bound, time, queryTimeout: TimeSpan.FromMinutes(5), router);
+        await using var c = await BeginAsync(server);
+        Assert.Equal("2.0.0.127.in-addr.arpa", await NextQueryAsync(TimeSpan.FromSeconds(10)));
+
+        var rcpt = c.CommandAsync("RCPT TO:<user@example.org>");
+        await Task.Delay(200);
+        time.Advance(bound);
+        var reply = await rcpt;
+        Assert.Equal((451, "4.7.25"), (reply.Code, reply.Status));
+        Assert.Equal(221, (await c.CommandAsync("QUIT")).Code);
+        await server.WaitForSessionsAsync();
+        Assert.Empty(server.Committed());
+    }
+
+    [Fact]
+    public async Task A_failed_lookup_does_not_matter_to_rules_that_do_not_ask_for_the_name()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var bound = TimeSpan.FromSeconds(5);
+        await using var server = Server(reverseLookup: true, bound, time, queryTimeout: TimeSpan.FromMinutes(5));
+        await using var c = await BeginAsync(server);
+        Assert.Equal("2.0.0.127.in-addr.arpa", await NextQueryAsync(TimeSpan.FromSeconds(10)));
+        var rcpt = c.CommandAsync("RCPT TO:<user@blocked.example>");
+        await Task.Delay(200);
+        time.Advance(bound);
+        Assert.Equal(550, (await rcpt).Code);
+        Assert.Equal(250, (await c.CommandAsync("RCPT TO:<user@example.org>")).Code);
+        await FinishAsync(server, c);
     }
 
     [Fact]
