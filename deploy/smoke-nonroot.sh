@@ -84,11 +84,25 @@ image_env=(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/
 "${as_user[@]}" "${image_env[@]}" "$dotnet" --list-runtimes 2>/dev/null | grep -q '^Microsoft.AspNetCore.App ' \
   || fail "$user cannot run $dotnet with the ASP.NET runtime (a dotnet under /root is not usable by other users)"
 
-# Every uid of the process (real, effective, saved, filesystem) must be the user's.
+# check_uid [started]: every uid of smtpd (real, effective, saved, filesystem) must be the user's.
+# $pid is first the forked shell, then setpriv, then env: root until setpriv switches user, and
+# none of them is the server. So the uids are judged once /proc/$pid/exe is the dotnet binary
+# (exec'd only after the switch; it never execs again), and before that the check waits. With
+# "started" (after the 220 banner, when the server must be running) the process must be dotnet:
+# a check that never judged anything cannot pass.
+dotnet_exe=$(readlink -f "$dotnet")
 check_uid() {
-  local uids
-  uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status" 2>/dev/null) || return 0
-  [ -z "$uids" ] && return 0
+  local started=${1:-} exe uids
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
+  if [ "$exe" != "$dotnet_exe" ]; then
+    [ -z "$started" ] && return 0
+    fail "pid $pid runs '${exe:-?}', not $dotnet_exe: cannot check the uid of smtpd"
+  fi
+  uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$pid/status" 2>/dev/null)
+  if [ -z "$uids" ]; then
+    [ -z "$started" ] && return 0
+    fail "cannot read the uids of smtpd (pid $pid)"
+  fi
   for u in $uids; do [ "$u" -eq "$uid" ] || fail "smtpd (pid $pid) has uid $u ($uids), expected $uid"; done
 }
 
@@ -113,6 +127,7 @@ start_smtpd() {
     sleep 0.2
   done
   [[ "$banner" == 220* ]] || fail "no 220 banner on 127.0.0.1:$port (got '${banner%$'\r'}')"
+  check_uid started
 }
 
 # A command as the user, in DIR, with the running server's environment.
@@ -153,7 +168,7 @@ swaks_out=$(in_dir "$work" swaks --server "127.0.0.1:$port" --to someone@localho
   --timeout 15 2>&1) || { echo "$swaks_out" | tail -n 15; fail "swaks failed"; }
 queue_id=$(sed -n 's/^<-  250 2\.0\.0 \([^ ]*\) .*/\1/p' <<<"$swaks_out" | tail -n 1)
 wait_delivered "$work/var/mail/someone/Maildir/new" someone@localhost
-check_uid
+check_uid started
 
 # smtpctl over the admin socket (admin.socket of the config), as the image's smtpctl wrapper runs it.
 socket="$work/var/run/smtpd.sock"
@@ -169,7 +184,7 @@ done
 grep -q "$queue_id" <<<"$queue_out" && fail "delivered message $queue_id still in smtpctl show queue: $queue_out"
 # show queue falls back to reading the spool when no server answers: it must have used the socket.
 grep -q "server not running" <<<"$queue_out" && fail "smtpctl did not reach the server over $socket: $queue_out"
-check_uid
+check_uid started
 stop_smtpd
 
 # --- 2. The image's own configuration -----------------------------------------------------
@@ -217,7 +232,7 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 grep -l '^Subject: over STARTTLS' "$maildir"/* >/dev/null 2>&1 || fail "the STARTTLS message is not in $maildir"
-check_uid
+check_uid started
 
 # The Dockerfile's HEALTHCHECK, as Docker runs it in the container (as the image's user, 5 s
 # timeout), its port moved as admin.http was.

@@ -12,4 +12,13 @@ internal interface IDeliveryAgentFactory
     /// temporarily with "action not configured" and stay queued.
     /// </summary>
     IDeliveryAgent? Create(string action);
+
+    /// <summary>
+    /// On a reload, asked of the new factory for each action whose agent <paramref name="previous"/>
+    /// built: true when this factory would build the same agent (same settings, and the same
+    /// contents of whatever else it is built from), so the scheduler keeps the running one and its
+    /// pooled connections; this factory then answers for it at the next reload. False by default:
+    /// a new agent.
+    /// </summary>
+    bool CanKeep(string action, IDeliveryAgentFactory previous) => false;
 }

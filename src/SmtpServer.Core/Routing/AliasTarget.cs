@@ -113,7 +113,7 @@ internal sealed record CommandTarget(DeliveryTarget Target) : AliasTarget;
 /// <summary><c>error:code text</c>: the RCPT reply; <see cref="Reply"/> is null when the value is malformed.</summary>
 internal sealed record ErrorTarget(string Text, SmtpReply? Reply) : AliasTarget;
 
-/// <summary><c>:include:/path</c>: not supported (it would read any file the server can).</summary>
+/// <summary><c>:include:/path</c>: more values, read from that file (absolute path) when the entry is expanded.</summary>
 internal sealed record IncludeTarget(string Path) : AliasTarget;
 
 /// <summary>A file or command value that cannot be used as written, and why.</summary>

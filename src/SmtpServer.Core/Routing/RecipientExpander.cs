@@ -57,6 +57,9 @@ internal sealed class RecipientExpander(IRouter router, IReadOnlyDictionary<stri
     /// <summary>Bounds what one RCPT may become (a huge list alias is a denial of service).</summary>
     public const int MaxRecipients = 1000;
 
+    /// <summary>The largest <c>:include:</c> file read.</summary>
+    public const int MaxIncludeSize = 64 * 1024;
+
     public IRouter Router { get; } = router;
 
     public char Delimiter { get; } = delimiter;
@@ -165,8 +168,16 @@ internal sealed class RecipientExpander(IRouter router, IReadOnlyDictionary<stri
         }
 
         state.Trace.Add($"{indent}{address.Address}: {(isVirtual ? "virtual" : "alias")} '{entry.Key}' → {string.Join(", ", entry.Values)}");
+        return await VisitTargetsAsync(state, AliasTarget.ParseAll(entry), new Origin(address, action, expansion, entry.Key, isVirtual), depth, indent, cancellationToken).ConfigureAwait(false);
+    }
 
-        foreach (var target in AliasTarget.ParseAll(entry))
+    /// <summary>Where the values being expanded come from: the address, its action, and the entry (or include file) that holds them.</summary>
+    private sealed record Origin(Mailbox Address, string Action, ActionExpansion Expansion, string Key, bool IsVirtual);
+
+    private async ValueTask<SmtpReply?> VisitTargetsAsync(State state, IEnumerable<AliasTarget> targets, Origin origin, int depth, string indent, CancellationToken cancellationToken)
+    {
+        var (address, action, expansion, key, isVirtual) = origin;
+        foreach (var target in targets)
         {
             SmtpReply? reply;
             switch (target)
@@ -176,21 +187,20 @@ internal sealed class RecipientExpander(IRouter router, IReadOnlyDictionary<stri
                     return errorReply;
                 case ErrorTarget error:
                     state.Trace.Add($"{indent}  '{error.Text}' is not 'error:4xx|5xx text'");
-                    state.Problem = $"alias '{entry.Key}': '{error.Text}' is not 'error:4xx|5xx text'";
+                    state.Problem = $"alias '{key}': '{error.Text}' is not 'error:4xx|5xx text'";
                     return BrokenAlias;
                 case InvalidTarget invalid:
                     state.Trace.Add($"{indent}  {invalid.Text}: {invalid.Problem}");
-                    state.Problem = $"alias '{entry.Key}': '{invalid.Text}': {invalid.Problem}";
+                    state.Problem = $"alias '{key}': '{invalid.Text}': {invalid.Problem}";
                     return BrokenAlias;
                 case IncludeTarget include:
-                    // :include: would read any file the server can read: not from a table.
-                    state.Trace.Add($"{indent}  :include:{include.Path}: :include: is not supported; skipped");
-                    continue;
+                    reply = await IncludeAsync(state, include.Path, origin, depth, indent + "  ", cancellationToken).ConfigureAwait(false);
+                    break;
                 case FileTarget { Target: var file }:
-                    reply = AddTarget(state, address, action, expansion.Permissions, entry.Key, file, indent + "  ");
+                    reply = AddTarget(state, address, action, expansion.Permissions, key, file, indent + "  ");
                     break;
                 case CommandTarget { Target: var command }:
-                    reply = AddTarget(state, address, action, expansion.Permissions, entry.Key, command, indent + "  ");
+                    reply = AddTarget(state, address, action, expansion.Permissions, key, command, indent + "  ");
                     break;
                 case AddressTarget remote:
                     reply = await VisitAsync(state, remote.Address, depth + 1, null, cancellationToken).ConfigureAwait(false);
@@ -214,6 +224,66 @@ internal sealed class RecipientExpander(IRouter router, IReadOnlyDictionary<stri
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// <c>:include:/path</c> (aliases(5)): more values from that file, one per line or
+    /// comma-separated, '#' comments, read now so an edit counts at the next RCPT. They are an
+    /// alias value's values (a <c>/file</c> or <c>|command</c> only where the action allows it);
+    /// the include is a level of the depth limit, so an include loop ends in 524 5.2.4 as an alias
+    /// loop does. A relative path, a file that cannot be read or one over
+    /// <see cref="MaxIncludeSize"/> is a broken table: 451 4.3.0, never an answer without the file.
+    /// </summary>
+    private async ValueTask<SmtpReply?> IncludeAsync(State state, string path, Origin origin, int depth, string indent, CancellationToken cancellationToken)
+    {
+        if (depth + 1 >= MaxDepth)
+        {
+            state.Trace.Add($"{indent}:include:{path}: expansion deeper than {MaxDepth}");
+            return ExpansionProblem;
+        }
+
+        string text;
+        try
+        {
+            text = DeliveryTarget.IsAbsolutePath(path)
+                ? await ReadIncludeAsync(path, cancellationToken).ConfigureAwait(false)
+                : throw new InvalidDataException("not a normalized absolute path");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            state.Trace.Add($"{indent}:include:{path}: {e.Message}");
+            state.Problem = $"alias '{origin.Key}': :include:{path}: {e.Message}";
+            return BrokenAlias;
+        }
+
+        var values = text.Split('\n')
+            .Select(line => line.Trim())
+            .Where(line => line.Length > 0 && !line.StartsWith('#'))
+            .SelectMany(line => TableFileParser.SplitValues(line, expanding: true))
+            .ToList();
+        state.Trace.Add($"{indent}:include:{path} → {string.Join(", ", values)}");
+        var included = origin with { Key = $"{origin.Key}' :include:'{path}" };
+        return await VisitTargetsAsync(state, values.Select(AliasTarget.Parse), included, depth + 1, indent, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<string> ReadIncludeAsync(string path, CancellationToken cancellationToken)
+    {
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 4096, FileOptions.Asynchronous);
+        await using (stream.ConfigureAwait(false))
+        {
+            // One byte over the bound says it is too large, without reading the rest.
+            var buffer = new byte[MaxIncludeSize + 1];
+            var length = 0;
+            int read;
+            while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                length += read;
+            }
+
+            return length > MaxIncludeSize
+                ? throw new InvalidDataException($"larger than {MaxIncludeSize / 1024} KiB")
+                : System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+        }
     }
 
     /// <summary>

@@ -4,7 +4,9 @@ namespace SmtpServer.Core.Scheduling;
 
 /// <summary>
 /// A configuration reload, delivery side: new agents and new limits, swapped on the loop so no
-/// pass sees half of them. The agents in use retire: their calls in progress finish with them,
+/// pass sees half of them. An agent the new factory would build the same
+/// (<see cref="IDeliveryAgentFactory.CanKeep"/>) stays, with its pooled connections and its
+/// waiting deliveries. The other agents in use retire: their calls in progress finish with them,
 /// then each is disposed (pooled LMTP and SMTP connections closed). Deliveries that were only
 /// waiting for a slot are planned again, so they are grouped and delivered by the new agent.
 /// An action the reload removed is "not configured" from then on, so its mail waits (temporary
@@ -46,6 +48,7 @@ internal sealed partial class Scheduler
 
     private void Reconfigure(IDeliveryAgentFactory agents, int maxDeliveries, IReadOnlyDictionary<string, int> actionConcurrency)
     {
+        var previous = _agentFactory;
         _agentFactory = agents;
         _maxDeliveries = maxDeliveries;
         _actionConcurrency = new Dictionary<string, int>(actionConcurrency, StringComparer.OrdinalIgnoreCase);
@@ -59,8 +62,16 @@ internal sealed partial class Scheduler
             }
         }
 
-        var retiring = _actions.Values.ToList();
-        _actions.Clear();
+        var retiring = new List<ActionQueue>();
+        foreach (var (action, queue) in _actions.ToList())
+        {
+            if (!Keeps(agents, action, previous))
+            {
+                _actions.Remove(action);
+                retiring.Add(queue);
+            }
+        }
+
         foreach (var queue in retiring)
         {
             // Not started yet: back on the schedule, due now (a job outside the limits, so the
@@ -93,7 +104,26 @@ internal sealed partial class Scheduler
             }
         }
 
-        SchedulerLog.Reconfigured(_logger, retiring.Count, _retired.Count, maxDeliveries, returning);
+        SchedulerLog.Reconfigured(_logger, retiring.Count, _retired.Count, _actions.Count, maxDeliveries, returning);
+    }
+
+    /// <summary>For tests: the agent the schedule holds for <paramref name="action"/> now, or null.</summary>
+    internal Task<IDeliveryAgent?> AgentOfAsync(string action) =>
+        OnLoopAsync(() => _actions.TryGetValue(action, out var queue) ? queue.Agent : null, CancellationToken.None);
+
+    private bool Keeps(IDeliveryAgentFactory agents, string action, IDeliveryAgentFactory previous)
+    {
+        try
+        {
+            return agents.CanKeep(action, previous);
+        }
+#pragma warning disable CA1031 // When in doubt, a new agent: the reload must go through.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            SchedulerLog.Error(_logger, $"comparing the agent of action {action}", e);
+            return false;
+        }
     }
 
     private int LimitOf(string action) =>

@@ -60,8 +60,8 @@ internal static partial class SchedulerLog
     [LoggerMessage(2117, LogLevel.Debug, "evpid={EnvelopeId} deferred by action {Action} until {RetryAt} (not an attempt): {Reason}", EventName = "Deferred")]
     public static partial void Deferred(ILogger logger, EnvelopeId envelopeId, string action, DateTimeOffset retryAt, string reason);
 
-    [LoggerMessage(2119, LogLevel.Information, "scheduler reconfigured: {Retired} agents replaced ({Retiring} finishing their deliveries), maxDeliveries={MaxDeliveries}, {Returning} envelopes of returning actions rescheduled", EventName = "Reconfigured")]
-    public static partial void Reconfigured(ILogger logger, int retired, int retiring, int maxDeliveries, int returning);
+    [LoggerMessage(2119, LogLevel.Information, "scheduler reconfigured: {Retired} agents replaced ({Retiring} finishing their deliveries), {Kept} unchanged kept, maxDeliveries={MaxDeliveries}, {Returning} envelopes of returning actions rescheduled", EventName = "Reconfigured")]
+    public static partial void Reconfigured(ILogger logger, int retired, int retiring, int kept, int maxDeliveries, int returning);
 
     [LoggerMessage(2120, LogLevel.Debug, "agent of action {Action} closed", EventName = "AgentClosed")]
     public static partial void AgentDisposed(ILogger logger, string action);

@@ -60,6 +60,13 @@ internal sealed record LmtpAgentSettings(string Address) : AgentSettings
 internal sealed record CommandAgentSettings(string Run, IReadOnlyList<string> Args) : AgentSettings
 {
     public override string Kind => "command";
+
+    // Structural: a reload keeps an agent whose settings are equal, and a record compares its
+    // list by reference.
+    public bool Equals(CommandAgentSettings? other) =>
+        other is not null && base.Equals(other) && Run == other.Run && Args.SequenceEqual(other.Args);
+
+    public override int GetHashCode() => HashCode.Combine(Run, Args.Count);
 }
 
 /// <summary>
@@ -100,4 +107,29 @@ internal sealed record RelayAgentSettings(Uri? Host, string? AuthTable) : AgentS
 
     /// <summary>relay.port: port of MX hosts (25; for tests that cannot bind 25). Not allowed with host.</summary>
     public int MxPort { get; init; } = 25;
+
+    // Structural, for a reload that keeps an unchanged agent: a record compares the list and the
+    // dictionary by reference, and Uri.Equals ignores the user info, which is the label the
+    // credentials are looked up by (smtp://label@host), so hosts compare as written.
+    public bool Equals(RelayAgentSettings? other) =>
+        other is not null
+        && base.Equals(other)
+        && Hosts.Select(h => h.OriginalString).SequenceEqual(other.Hosts.Select(h => h.OriginalString), StringComparer.Ordinal)
+        && AuthTable == other.AuthTable
+        && Tls == other.Tls
+        && SameTlsPolicy(TlsPolicy, other.TlsPolicy)
+        && CaFile == other.CaFile
+        && RateLimit == other.RateLimit
+        && Helo == other.Helo
+        && Equals(Source, other.Source)
+        && Family == other.Family
+        && MxPort == other.MxPort;
+
+    public override int GetHashCode() => HashCode.Combine(Host?.OriginalString, AuthTable, Tls, CaFile, Helo, Family, MxPort);
+
+    private static readonly Dictionary<string, string> EmptyPolicy = [];
+
+    private static bool SameTlsPolicy(IReadOnlyDictionary<string, string>? a, IReadOnlyDictionary<string, string>? b) =>
+        (a ?? EmptyPolicy).Count == (b ?? EmptyPolicy).Count
+        && (a ?? EmptyPolicy).All(p => (b ?? EmptyPolicy).TryGetValue(p.Key, out var mode) && mode == p.Value);
 }

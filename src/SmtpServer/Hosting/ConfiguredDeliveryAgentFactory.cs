@@ -38,13 +38,14 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
     public IDeliveryAgent? Create(string action)
     {
         ArgumentNullException.ThrowIfNull(action);
-        var settings = actions.TryGetValue(action, out var found)
-            ? found
-            : actions.Values.FirstOrDefault(a => string.Equals(a.Name, action, StringComparison.OrdinalIgnoreCase));
-        if (settings is null)
+        if (Find(action) is not { } settings)
         {
             return null;
         }
+
+        // Before the agent reads its files: should they change in between, the next reload
+        // sees a difference and builds again, never the other way round.
+        _built[action] = InputsOf(settings);
 
         // Every action, even one whose aliasTargets allows nothing: an envelope queued with a
         // file or command target (before a config change) must never reach the mailbox agent
@@ -55,6 +56,10 @@ internal sealed partial class ConfiguredDeliveryAgentFactory(
             : currentActions().TryGetValue(name, out var current) ? current.AliasTargets : AliasTargetPermissions.None;
         return new AliasTargetAgent(Create(settings), Permissions, time, loggerFactory.CreateLogger<AliasTargetAgent>());
     }
+
+    private ActionSettings? Find(string action) => actions.TryGetValue(action, out var found)
+        ? found
+        : actions.Values.FirstOrDefault(a => string.Equals(a.Name, action, StringComparison.OrdinalIgnoreCase));
 
     private IDeliveryAgent Create(ActionSettings settings) => settings.Agent switch
     {

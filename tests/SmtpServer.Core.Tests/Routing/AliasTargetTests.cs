@@ -98,8 +98,8 @@ public sealed class AliasTargetTests : IDisposable
         { All, "dirfile", Broken },
         { All, "quote", Broken },
 
-        // :include: stays unsupported and skipped.
-        { All, "include", "alice@example.org local" },
+        // :include: of a file that is not there: a broken table, never the other values alone.
+        { All, "include", Broken },
         { "None", "alice", "alice@example.org local" },
     };
 
@@ -109,6 +109,49 @@ public sealed class AliasTargetTests : IDisposable
     {
         var expander = Expander(AliasFile, TableFormat.Aliases, Enum.Parse<AliasTargetPermissions>(permissions));
         Assert.Equal(expected, await OutcomeAsync(expander, user + "@example.org"));
+    }
+
+    [Fact]
+    public async Task Include_reads_its_file_at_expansion_like_an_alias_value()
+    {
+        var list = _dir.Combine("list");
+        File.WriteAllText(list, "# the list\nbob, carol@remote.example\n\n  /srv/mail/list.mbox\n\"|/usr/bin/archive a,b\"\n");
+        var loop = _dir.Combine("loop");
+        File.WriteAllText(loop, $":include:{loop}\n");
+        var big = _dir.Combine("big");
+        File.WriteAllText(big, "alice\n" + new string('#', RecipientExpander.MaxIncludeSize));
+        var stop = _dir.Combine("stop");
+        File.WriteAllText(stop, "alice, error:550 5.1.1 gone\n");
+        var aliases = $"""
+            list:   :include:{list}, alice
+            nested: ":include:{_dir.Combine("nested")}"
+            loop:   :include:{loop}
+            big:    :include:{big}
+            stop:   :include:{stop}
+            rel:    :include:list
+            gone:   :include:{_dir.Combine("missing")}
+            """;
+        File.WriteAllText(_dir.Combine("nested"), "list\n");
+        var expander = Expander(aliases, TableFormat.Aliases, AliasTargetPermissions.Files | AliasTargetPermissions.Commands);
+
+        const string Expanded = "bob@example.org local | carol@remote.example relay | {0}@example.org local File /srv/mail/list.mbox | {0}@example.org local Command |/usr/bin/archive a,b | alice@example.org local";
+        Assert.Equal(string.Format(null, Expanded, "list"), await OutcomeAsync(expander, "list@example.org"));
+        Assert.Equal(string.Format(null, Expanded, "list"), await OutcomeAsync(expander, "nested@example.org"));
+        Assert.Equal("550 5.1.1 gone", await OutcomeAsync(expander, "stop@example.org"));
+        Assert.Equal("524 5.2.4 Mailing list expansion problem", await OutcomeAsync(expander, "loop@example.org"));
+        foreach (var broken in new[] { "big", "rel", "gone" })
+        {
+            Assert.Equal(Broken, await OutcomeAsync(expander, broken + "@example.org"));
+        }
+
+        // Read at each expansion: an edit counts at once, without a table update.
+        File.WriteAllText(list, "bob\n");
+        Assert.Equal("bob@example.org local | alice@example.org local", await OutcomeAsync(expander, "list@example.org"));
+
+        // The included file and command are the action's to allow.
+        File.WriteAllText(list, "/srv/mail/list.mbox\n");
+        var strict = Expander(aliases, TableFormat.Aliases, AliasTargetPermissions.Commands);
+        Assert.Equal(string.Format(null, NoFile, "list@example.org"), await OutcomeAsync(strict, "list@example.org"));
     }
 
     public static TheoryData<string, string, string> VirtualCases => new()

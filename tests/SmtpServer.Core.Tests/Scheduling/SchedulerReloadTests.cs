@@ -128,11 +128,44 @@ public sealed class SchedulerReloadTests : IAsyncDisposable
         Assert.Empty(_f.OpenStore().Load());
     }
 
+    [Fact]
+    public async Task An_agent_the_new_factory_would_build_the_same_is_kept_and_a_changed_one_is_replaced()
+    {
+        var old = _f.Agent("local");
+        var scheduler = await _f.StartAsync();
+        scheduler.Enqueue(await _f.CommitAsync("a@example.net"));
+        await scheduler.WhenIdleAsync();
+
+        // Unchanged: the running agent stays (not disposed) and delivers the next mail.
+        var unused = new FakeAgent("local", isLocal: true, _f.Time);
+        await scheduler.ReconfigureAsync(new AgentSet(unused) { Unchanged = ["local"] }, 100, DefaultLimits);
+        scheduler.Enqueue(await _f.CommitAsync("b@example.net"));
+        await scheduler.WhenIdleAsync();
+        Assert.Equal(2, old.Calls.Count);
+        Assert.Equal(0, old.DisposeCount);
+        Assert.Empty(unused.Calls);
+
+        // Changed: a new agent, and the old one is disposed.
+        var replacement = new FakeAgent("local", isLocal: true, _f.Time);
+        await scheduler.ReconfigureAsync(new AgentSet(replacement), 100, DefaultLimits);
+        scheduler.Enqueue(await _f.CommitAsync("c@example.net"));
+        await scheduler.WhenIdleAsync();
+        await old.Disposed.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(2, old.Calls.Count);
+        Assert.Single(replacement.Calls);
+        Assert.Empty(unused.Calls);
+        Assert.Equal(0, unused.DisposeCount);
+    }
+
     private static Task WaitForAsync(Func<bool> condition) => SchedulerFixture.WaitForAsync(condition);
 
-    /// <summary>A reloaded configuration's agents, by action name.</summary>
+    /// <summary>A reloaded configuration's agents, by action name; <see cref="Unchanged"/> names the actions whose agents it keeps.</summary>
     private sealed class AgentSet(params FakeAgent[] agents) : IDeliveryAgentFactory
     {
+        public IReadOnlyCollection<string> Unchanged { get; init; } = [];
+
         public IDeliveryAgent? Create(string action) => agents.FirstOrDefault(a => a.Action.Equals(action, StringComparison.OrdinalIgnoreCase));
+
+        public bool CanKeep(string action, IDeliveryAgentFactory previous) => Unchanged.Contains(action, StringComparer.OrdinalIgnoreCase);
     }
 }

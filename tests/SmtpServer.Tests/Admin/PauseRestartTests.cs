@@ -54,7 +54,11 @@ public sealed class PauseRestartTests(ITestOutputHelper output)
         Assert.Equal(0, (await Ctl("resume", "smtp")).Exit);
         Assert.Equal(0, (await Ctl("resume", "mta")).Exit);
         await SendAsync();
-        await WaitAsync(() => peer.Messages.Count == 1, smtpd);
+
+        // Delivered and gone from the spool before the kill: the peer has the message before it
+        // answers 250, and a SIGKILL before the removal is the crash after which at-least-once
+        // delivery (DESIGN.md decision 2) sends it again, which is not what this test is about.
+        await WaitAsync(() => peer.Messages.Count == 1 && QueueReader.Read(smtpd.QueuePath).Messages.Count == 1, smtpd);
         await smtpd.RestartAsync();
         Assert.Equal("paused", (await ShutdownTests.EnvelopeAsync(smtpd, held + "-0000")).GetProperty("state").GetString());
         Assert.Single(peer.Messages);

@@ -40,6 +40,9 @@ public sealed class SmtpctlTests
         Assert.Contains("action \"outbound\"", explain.Out, StringComparison.Ordinal);
         Assert.Contains("expires", explain.Out, StringComparison.Ordinal);
 
+        // Each envelope is tried on arrival; an envelope paused during that attempt is "inflight"
+        // until it ends (SchedulerPauseTests), and explain then says so instead of "paused".
+        await AdminApiTests.WaitAsync(async () => await AdminApiTests.AttemptsAsync(admin, bob) >= 1);
         Assert.Contains("1 envelope(s) paused", (await RunAsync(admin, "pause", "envelope", bob)).Out, StringComparison.Ordinal);
         Assert.Contains("It is paused", (await RunAsync(admin, "explain", bob)).Out, StringComparison.Ordinal);
         Assert.Contains("1 envelope(s) resumed", (await RunAsync(admin, "resume", bob)).Out, StringComparison.Ordinal);

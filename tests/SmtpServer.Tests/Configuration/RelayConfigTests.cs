@@ -67,6 +67,46 @@ public sealed class RelayConfigTests : IDisposable
     }
 
     [Fact]
+    public void A_reload_keeps_a_relay_agent_only_while_its_settings_and_auth_table_are_the_same()
+    {
+        var secrets = Path.Combine(_directory, "secrets");
+        File.WriteAllText(secrets, "one user-one:pw1\n");
+        const string Relay = "{ out: { relay: { host: ['smtp://one@a.test', 'smtp://b.test'], auth: secrets, tls: verify } } }";
+        const string Mx = "{ out: { relay: { tlsPolicy: { a.test: verify, b.test: none } } } }";
+        var tables = $"{{ secrets: {{ type: file, path: '{secrets}', format: map }} }}";
+        ConfiguredDeliveryAgentFactory Reload(string actions) =>
+            Load(actions, tables) is { Settings: { } settings }
+                ? new ConfiguredDeliveryAgentFactory(settings.ActionDefinitions, NullLoggerFactory.Instance, TimeProvider.System, settings)
+                : throw new InvalidOperationException("config refused: " + string.Join("\n", Load(actions, tables).Errors));
+
+        var first = Reload(Relay);
+        Assert.NotNull(first.Create("out"));
+
+        // Parsed again into new lists and dictionaries: equal by value, so the agent stays.
+        var same = Reload(Relay);
+        Assert.Equal(first.Settings("out"), same.Settings("out"));
+        Assert.True(same.CanKeep("out", first));
+
+        // Another label (Uri.Equals ignores it), another tls: new agents.
+        Assert.False(Reload(Relay.Replace("one@a.test", "two@a.test", StringComparison.Ordinal)).CanKeep("out", same));
+        Assert.False(Reload(Relay.Replace("verify", "required", StringComparison.Ordinal)).CanKeep("out", same));
+        var mx = Reload(Mx);
+        mx.Create("out");
+        Assert.True(Reload(Mx).CanKeep("out", mx));
+        Assert.False(Reload(Mx.Replace("none", "verify", StringComparison.Ordinal)).CanKeep("out", mx));
+
+        // Rotated credentials: a new agent, which reads them; kept again after that.
+        File.WriteAllText(secrets, "one user-one:pw2\n");
+        var rotated = Reload(Relay);
+        Assert.False(rotated.CanKeep("out", same));
+        Assert.Equal("pw2", Assert.IsType<RelayAgent>(Assert.IsType<AliasTargetAgent>(rotated.Create("out")).Inner).Options.Hosts[0].Credentials!.Password);
+        Assert.True(Reload(Relay).CanKeep("out", rotated));
+
+        // A factory that never built the agent cannot vouch for it.
+        Assert.False(Reload(Relay).CanKeep("out", Reload(Relay)));
+    }
+
+    [Fact]
     public void A_single_host_is_still_one_url_and_the_tls_policy_reaches_the_agent()
     {
         var single = Load("{ out: { relay: { host: 'smtp://relay.test' } } }");

@@ -82,6 +82,7 @@ public sealed class DeliveryReloadTests(ITestOutputHelper output)
         // The agents' idle timers run on a clock that never moves: a QUIT can only come from the reload.
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var lmtp = new ScriptedLinePeer(LmtpPeerAsync);
+        await using var moved = new ScriptedLinePeer(LmtpPeerAsync);
         using var dir = new TempDirectory("smtpd-dreload");
         WriteConfig(dir, $"lmtp: {{ address: \"{lmtp.Address}\" }}");
         await using var admin = await AdminServer.StartFromConfigAsync(dir, dir.Combine("smtpd.yaml"), time);
@@ -92,13 +93,47 @@ public sealed class DeliveryReloadTests(ITestOutputHelper output)
         Assert.DoesNotContain("QUIT", Received(lmtp));
         Assert.Equal(1, lmtp.Connections);
 
+        // The action changed (another LMTP server): a new agent, and the old one's connection closes.
+        WriteConfig(dir, $"lmtp: {{ address: \"{moved.Address}\" }}");
         await ReloadAsync(admin, HttpStatusCode.OK);
         await WaitForAsync(() => Received(lmtp).Contains("QUIT"), "the replaced agent kept its pooled LMTP connection open");
 
-        // The new agent opens its own connection.
         await SmtpDialog.SendAsync(admin.Server.ConnectAsync, "alice@one.example");
         await WaitForAsync(() => admin.Server.Committed().Count == 0, "the second message was not delivered over LMTP");
-        Assert.Equal(2, lmtp.Connections);
+        Assert.Equal(1, lmtp.Connections);
+        Assert.Equal(1, moved.Connections);
+        Assert.Empty(lmtp.Errors);
+        Assert.Empty(moved.Errors);
+    }
+
+    [Fact]
+    public async Task A_reload_that_leaves_the_lmtp_action_unchanged_keeps_its_agent_and_pooled_connection()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var lmtp = new ScriptedLinePeer(LmtpPeerAsync);
+        using var dir = new TempDirectory("smtpd-dreload");
+        var agent = $"lmtp: {{ address: \"{lmtp.Address}\" }}";
+        WriteConfig(dir, agent);
+        await using var admin = await AdminServer.StartFromConfigAsync(dir, dir.Combine("smtpd.yaml"), time);
+        await SmtpDialog.SendAsync(admin.Server.ConnectAsync, "alice@one.example");
+        await WaitForAsync(() => admin.Server.Committed().Count == 0, "the first message was not delivered over LMTP");
+        var scheduler = admin.Server.App.Services.GetRequiredService<Core.Scheduling.Scheduler>();
+        var before = await scheduler.AgentOfAsync("local");
+
+        // The file changed elsewhere (a new action and rule); the local action did not.
+        WriteConfig(
+            dir,
+            agent,
+            extraActions: $"  archive: {{ maildir: {{ path: \"{dir.Path}/archive/{{user}}\" }} }}",
+            extraRules: "  - { from: any, for: { domain: [two.example] }, action: archive }");
+        await ReloadAsync(admin, HttpStatusCode.OK);
+        Assert.Equal(250, await SmtpDialog.RcptAsync(admin.Server.ConnectAsync, "bob@two.example"));
+        await SmtpDialog.SendAsync(admin.Server.ConnectAsync, "alice@one.example");
+        await WaitForAsync(() => admin.Server.Committed().Count == 0, "the second message was not delivered over LMTP");
+
+        Assert.Same(before, await scheduler.AgentOfAsync("local"));
+        Assert.DoesNotContain("QUIT", Received(lmtp));
+        Assert.Equal(1, lmtp.Connections);
         Assert.Empty(lmtp.Errors);
     }
 
