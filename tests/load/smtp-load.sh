@@ -40,7 +40,7 @@ run_ours() {
   local work port
   work=$(mktemp -d /tmp/smtpd-load.XXXXXX); port=$(free_port)
   cat > "$work/smtpd.yaml" <<YAML
-server: { hostname: load.test }
+server: { hostname: load.test, limits: { maxMessagesPerSession: 100000 } }   # smtp-source -d
 queue: { path: $work/queue }
 logging: { level: warning }
 listeners: [ { name: mx, address: "127.0.0.1:$port" } ]
