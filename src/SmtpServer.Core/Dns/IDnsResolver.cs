@@ -31,4 +31,17 @@ internal interface IDnsResolver
 
     /// <summary>The A (IPv4) or AAAA (IPv6) records of <paramref name="host"/>, CNAMEs followed.</summary>
     Task<DnsAnswer<IPAddress>> AddressesAsync(string host, AddressFamily family, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// <see cref="AddressesAsync"/> for the forward half of a client's reverse lookup, which a
+    /// session waits for: the real resolver asks with the short tries of <see cref="ReverseAsync"/>.
+    /// </summary>
+    Task<DnsAnswer<IPAddress>> ConfirmAddressesAsync(string host, AddressFamily family, CancellationToken cancellationToken)
+        => AddressesAsync(host, family, cancellationToken);
+
+    /// <summary>
+    /// The name the hosts file gives <paramref name="address"/>, or null: asked before DNS, as
+    /// the system's resolver does ("files dns"; OpenSMTPD's "lookup file bind").
+    /// </summary>
+    string? HostsName(IPAddress address) => null;
 }

@@ -72,6 +72,13 @@ internal static class ReverseDns
 
     private static async Task<ReverseDnsResult> ConfirmAsync(IDnsResolver dns, IPAddress address, CancellationToken cancellationToken)
     {
+        // The operator's own hosts file is trusted as it stands (it is both halves of the
+        // lookup); it answers loopback and the container's own addresses without a query.
+        if (dns.HostsName(address) is { } listed && DomainName.IsHostName(listed))
+        {
+            return new ReverseDnsResult(ReverseDnsStatus.Confirmed, listed);
+        }
+
         var ptr = await dns.ReverseAsync(address, cancellationToken).ConfigureAwait(false);
         if (ptr.Status == DnsStatus.TemporaryFailure)
         {
@@ -90,7 +97,7 @@ internal static class ReverseDns
                 continue;
             }
 
-            var forward = await dns.AddressesAsync(name, address.AddressFamily, cancellationToken).ConfigureAwait(false);
+            var forward = await dns.ConfirmAddressesAsync(name, address.AddressFamily, cancellationToken).ConfigureAwait(false);
             if (forward.Records.Any(a => NetworkAddress.Unmap(a).Equals(address)))
             {
                 return new ReverseDnsResult(ReverseDnsStatus.Confirmed, name);

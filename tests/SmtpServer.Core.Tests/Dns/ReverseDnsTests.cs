@@ -23,6 +23,11 @@ public sealed class ReverseDnsTests
         /// <summary>When set, every query waits for it (and ignores cancellation, as a stuck resolver might).</summary>
         public Task? Stall { get; init; }
 
+        /// <summary>What the hosts file says, by address.</summary>
+        public Dictionary<string, string> Hosts { get; } = [];
+
+        public string? HostsName(IPAddress address) => Hosts.TryGetValue(address.ToString(), out var name) ? name : null;
+
         public async Task<DnsAnswer<string>> ReverseAsync(IPAddress address, CancellationToken cancellationToken)
         {
             Queries.Add("PTR " + address);
@@ -63,6 +68,17 @@ public sealed class ReverseDnsTests
         var result = await LookupAsync(dns);
         Assert.Equal(new ReverseDnsResult(ReverseDnsStatus.Confirmed, "mail.example.org"), result);
         Assert.Equal(["PTR 192.0.2.7", "A mail.example.org"], dns.Queries);
+    }
+
+    [Fact]
+    public async Task The_hosts_file_answers_before_dns_and_is_trusted_as_it_stands()
+    {
+        var dns = new ScriptedResolver();
+        dns.Hosts["192.0.2.7"] = "relay.lan";
+        dns.Ptr["192.0.2.7"] = Names("other.example.org");
+
+        Assert.Equal(new ReverseDnsResult(ReverseDnsStatus.Confirmed, "relay.lan"), await LookupAsync(dns));
+        Assert.Empty(dns.Queries);
     }
 
     [Fact]

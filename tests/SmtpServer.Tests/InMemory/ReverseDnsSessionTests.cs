@@ -26,7 +26,7 @@ public sealed class ReverseDnsSessionTests : IDisposable
     private InMemorySmtpServer Server(bool reverseLookup, TimeSpan bound, TimeProvider? time = null, TimeSpan? queryTimeout = null, RuleRouter? router = null)
     {
         var factory = new SingleLoggerFactory(_log);
-        var dns = new DnsResolver([(IPEndPoint)_silentDns.Client.LocalEndPoint!], queryTimeout ?? bound);
+        var dns = new DnsResolver([(IPEndPoint)_silentDns.Client.LocalEndPoint!], queryTimeout ?? bound, hostsPath: null);
         return new InMemorySmtpServer(
             s => s with { ReverseLookup = reverseLookup, ReverseLookupTimeout = bound, Router = router ?? s.Router }, time, factory, dns: dns);
     }
