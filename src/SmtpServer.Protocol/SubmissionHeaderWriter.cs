@@ -101,12 +101,17 @@ internal sealed class SubmissionHeaderWriter : IBufferWriter<byte>
 
     private static ReadOnlySpan<byte> TrimCr(ReadOnlySpan<byte> line) => !line.IsEmpty && line[^1] == '\r' ? line[..^1] : line;
 
-    /// <summary>True for a field or a continuation line (RFC 5322 §2.2, §2.2.3) starting at <see cref="_scanned"/>.</summary>
+    /// <summary>
+    /// True for a field or a continuation line (RFC 5322 §2.2, §2.2.3) starting at <see cref="_scanned"/>.
+    /// The same rule as <see cref="MessageContentWriter"/>'s: a folded line is a header line even
+    /// before the first field. Ending the header there instead would leave the client's own
+    /// From: below it, unrewritten, where every reader still sees a header field.
+    /// </summary>
     private bool IsHeaderLine(ReadOnlySpan<byte> line)
     {
         if (line[0] is (byte)' ' or (byte)'\t')
         {
-            return _fieldStart >= 0;
+            return true;
         }
 
         var colon = line.IndexOf((byte)':');

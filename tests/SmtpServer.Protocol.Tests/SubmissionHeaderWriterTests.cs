@@ -97,6 +97,16 @@ public class SubmissionHeaderWriterTests
     }
 
     [Fact]
+    public void Folded_lines_before_the_first_field_do_not_end_the_header_and_hide_a_from()
+    {
+        // The header section as MessageContentWriter (and mail readers) see it: the From: below
+        // the stray folded lines is a field and must be rewritten, not left as if it were body.
+        Assert.Equal(
+            " x\r\n\ty\r\nFrom: CEO <alice@example.org>\r\nSubject: s\r\n\r\nb\r\n",
+            Data(" x\r\n\ty\r\nFrom: CEO <ceo@corp.example>\r\nSubject: s\r\n\r\nb\r\n"));
+    }
+
+    [Fact]
     public void Fields_that_only_look_like_from_are_left_alone()
     {
         const string content = "X-From: a@evil.example\r\nFrom-Original: a@evil.example\r\nResent-From: a@evil.example\r\nFrom: alice@example.org\r\n\r\nb\r\n";
