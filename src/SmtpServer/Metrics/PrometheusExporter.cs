@@ -115,9 +115,15 @@ internal sealed class PrometheusExporter : IDisposable
 
         public ConcurrentDictionary<string, Point> Points { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>Label text per single string tag (a verb, a code, a listener): built once per value.</summary>
+        private readonly ConcurrentDictionary<(string Key, string? Value), string> _labels1 = new();
+
+        /// <summary>Label text per pair of string tags (action and result), in the order the caller gave them.</summary>
+        private readonly ConcurrentDictionary<(string Key1, string? Value1, string Key2, string? Value2), string> _labels2 = new();
+
         public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            var point = Points.GetOrAdd(Labels(tags), _ => new Point(IsHistogram ? Buckets.Length : 0));
+            var point = Points.GetOrAdd(CachedLabels(tags), static (_, histogram) => new Point(histogram ? Buckets.Length : 0), IsHistogram);
             lock (point)
             {
                 if (IsGauge)
@@ -185,6 +191,44 @@ internal sealed class PrometheusExporter : IDisposable
         }
 
         private static string Join(string labels, string extra) => labels.Length == 0 ? extra : labels + "," + extra;
+
+        /// <summary>
+        /// <see cref="Labels"/>, remembered per tag combination so that recording allocates nothing
+        /// once a combination was seen (label values are a bounded set). Only string and null
+        /// values are cached: their text is the value itself, so equal keys give equal labels.
+        /// </summary>
+        private string CachedLabels(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            switch (tags.Length)
+            {
+                case 0:
+                    return string.Empty;
+                case 1 when tags[0].Value is string or null:
+                {
+                    var key = (tags[0].Key, (string?)tags[0].Value);
+                    if (!_labels1.TryGetValue(key, out var labels))
+                    {
+                        labels = _labels1.GetOrAdd(key, Labels(tags));
+                    }
+
+                    return labels;
+                }
+
+                case 2 when tags[0].Value is string or null && tags[1].Value is string or null:
+                {
+                    var key = (tags[0].Key, (string?)tags[0].Value, tags[1].Key, (string?)tags[1].Value);
+                    if (!_labels2.TryGetValue(key, out var labels))
+                    {
+                        labels = _labels2.GetOrAdd(key, Labels(tags));
+                    }
+
+                    return labels;
+                }
+
+                default:
+                    return Labels(tags);
+            }
+        }
 
         private static string Labels(ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
