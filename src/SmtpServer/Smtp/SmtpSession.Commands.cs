@@ -164,7 +164,7 @@ internal sealed partial class SmtpSession
             return new SmtpReply(452, "4.3.1", "Insufficient system storage");
         }
 
-        var senders = CurrentListener.Senders;
+        var senders = _currentListener.Senders;
         if (senders is not null && _authenticatedUser is not null)
         {
             bool allowed;
@@ -192,9 +192,6 @@ internal sealed partial class SmtpSession
     /// listeners[].senders (OpenSMTPD <c>senders &lt;table&gt;</c>): the login's entry lists the
     /// addresses it may use in MAIL FROM, as <c>user@domain</c>, <c>@domain</c> or <c>user</c>.
     /// </summary>
-    /// <summary>The listener as the session's configuration snapshot has it (a reload may change senders and masquerade).</summary>
-    private ListenerSettings CurrentListener => _settings.Listeners.FirstOrDefault(l => l.Name == _listener.Name) ?? _listener;
-
     private async ValueTask<bool> SenderAllowedAsync(ILookupTable senders, string login, Mailbox? sender)
     {
         var entry = await senders.LookupAsync(login, _connection.ConnectionClosed).ConfigureAwait(false);

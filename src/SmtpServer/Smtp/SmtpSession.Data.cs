@@ -170,7 +170,7 @@ internal sealed partial class SmtpSession
             });
 
             // masquerade: only mail of an authenticated session, and not bounces (no sender to name).
-            var masquerade = CurrentListener.Masquerade && _authenticatedUser is not null ? _transaction.Sender?.Address : null;
+            var masquerade = _currentListener.Masquerade && _authenticatedUser is not null ? _transaction.Sender?.Address : null;
             if (_listener.Submission || masquerade is not null)
             {
                 var id = spool.Id.ToString();

@@ -24,6 +24,9 @@ internal sealed partial class SmtpSession : IDisposable
     private readonly ListenerSettings _listener;
     private readonly SmtpServices _services;
     private readonly ServerSettings _settings;
+
+    /// <summary>The listener as the session's configuration snapshot has it (a reload may change senders and masquerade).</summary>
+    private readonly ListenerSettings _currentListener;
     private readonly SessionLimits _limits;
     private readonly ILogger _logger;
     private readonly ListenerSecurity _security;
@@ -58,6 +61,7 @@ internal sealed partial class SmtpSession : IDisposable
         _services = services;
         _security = security;
         _settings = services.Settings;
+        _currentListener = _settings.Listeners.FirstOrDefault(l => l.Name == listener.Name) ?? listener;
         _limits = _settings.Limits;
         _logger = services.SessionLogger;
         _input = connection.Transport.Input;
