@@ -208,13 +208,6 @@ internal static partial class SmtpCommandParser
 
             if ((seen & which) != 0)
             {
-                // A repeated value-less SMTPUTF8 says nothing new; Python's smtplib sends it twice
-                // when the caller asks for it and an address needs it. Any other repeat is an error.
-                if (which == Seen.SmtpUtf8 && !hasValue)
-                {
-                    continue;
-                }
-
                 error = SmtpReplies.DuplicateParameter(keyword);
                 return false;
             }
