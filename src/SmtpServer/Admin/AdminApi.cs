@@ -84,7 +84,7 @@ internal sealed partial class AdminApi(
     }
 
     private static bool IsAdminClient(HttpContext context) =>
-        context.Connection.RemoteIpAddress is not { } address || IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
+        context.Connection.RemoteIpAddress is not { } address || NetworkAddress.IsLoopback(address);
 
     private async Task ErrorsAsJsonAsync(HttpContext context, RequestDelegate next)
     {

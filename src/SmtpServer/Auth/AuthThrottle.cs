@@ -1,4 +1,5 @@
 using System.Net;
+using SmtpServer.Core.Routing;
 
 namespace SmtpServer.Auth;
 
@@ -28,7 +29,7 @@ internal sealed class AuthThrottle(int maxFailures, TimeSpan window, TimeSpan lo
 
         lock (_lock)
         {
-            return _clients.TryGetValue(Normalize(address), out var client) && client.LockedUntil > time.GetUtcNow() ? client.LockedUntil : null;
+            return _clients.TryGetValue(NetworkAddress.Unmap(address), out var client) && client.LockedUntil > time.GetUtcNow() ? client.LockedUntil : null;
         }
     }
 
@@ -48,7 +49,7 @@ internal sealed class AuthThrottle(int maxFailures, TimeSpan window, TimeSpan lo
                 Prune(now);
             }
 
-            address = Normalize(address);
+            address = NetworkAddress.Unmap(address);
             if (!_clients.TryGetValue(address, out var client))
             {
                 client = new Client();
@@ -84,9 +85,10 @@ internal sealed class AuthThrottle(int maxFailures, TimeSpan window, TimeSpan lo
 
         lock (_lock)
         {
-            if (_clients.TryGetValue(Normalize(address), out var client) && client.LockedUntil <= time.GetUtcNow())
+            address = NetworkAddress.Unmap(address);
+            if (_clients.TryGetValue(address, out var client) && client.LockedUntil <= time.GetUtcNow())
             {
-                _clients.Remove(Normalize(address));
+                _clients.Remove(address);
             }
         }
     }
@@ -101,8 +103,6 @@ internal sealed class AuthThrottle(int maxFailures, TimeSpan window, TimeSpan lo
             }
         }
     }
-
-    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 
     private sealed class Client
     {
