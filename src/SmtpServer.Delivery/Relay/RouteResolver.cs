@@ -29,6 +29,15 @@ internal sealed record MxHost(string Name, int Preference);
 /// </summary>
 internal sealed class RouteResolver
 {
+    /// <summary>
+    /// MX hosts tried at most (the best by preference): a hostile domain can list thousands (TCP
+    /// fallback), each costs an A and an AAAA query.
+    /// </summary>
+    public const int MaxMxHosts = 10;
+
+    /// <summary>Addresses kept per MX host (after the family order): each may cost a connection attempt.</summary>
+    public const int MaxAddressesPerHost = 10;
+
     private readonly DnsResolver _dns;
     private readonly RelayAgentOptions _options;
     private readonly Random _random;
@@ -107,7 +116,7 @@ internal sealed class RouteResolver
                 errors.Add($"{host.Name}: {error}");
             }
 
-            targets.AddRange(addresses.Select(a => (new RouteTarget(host.Name, a, _options.MxPort), host.Preference)));
+            targets.AddRange(addresses.Take(MaxAddressesPerHost).Select(a => (new RouteTarget(host.Name, a, _options.MxPort), host.Preference)));
         }
 
         if (targets.Count == 0)
@@ -125,8 +134,9 @@ internal sealed class RouteResolver
     }
 
     /// <summary>
-    /// MX records in trying order: by preference, shuffled among equals; the domain itself when
-    /// there are none (implicit MX); a null MX or an MX named localhost is permanent.
+    /// MX records in trying order: by preference, shuffled among equals, the first
+    /// <see cref="MaxMxHosts"/> only; the domain itself when there are none (implicit MX); a null
+    /// MX or an MX named localhost is permanent.
     /// </summary>
     public static (IReadOnlyList<MxHost> Hosts, DeliveryFailure? Failure) Order(string domain, IReadOnlyList<MxHost> records, Random random)
     {
@@ -153,6 +163,7 @@ internal sealed class RouteResolver
             .GroupBy(r => r.Preference)
             .OrderBy(g => g.Key)
             .SelectMany(g => g.OrderBy(_ => random.Next()))
+            .Take(MaxMxHosts)
             .ToList();
         return (ordered, null);
     }
