@@ -126,7 +126,8 @@ internal sealed class RouteResolver
 
         // RFC 5321 §5.1: if we are one of the MX hosts, only hosts with a better preference may
         // be used; none left is a loop.
-        var ours = targets.Where(t => IsUs(t.Target.EndPoint)).Select(t => t.Preference).DefaultIfEmpty(int.MaxValue).Min();
+        var local = LocalAddressesOnce();
+        var ours = targets.Where(t => IsUs(t.Target.EndPoint, local)).Select(t => t.Preference).DefaultIfEmpty(int.MaxValue).Min();
         var usable = targets.Where(t => t.Preference < ours).Select(t => t.Target).ToList();
         return usable.Count == 0
             ? new RouteResolution([], new DeliveryFailure(false, "5.4.6", "Loop detected: the MX of " + domain + " points back at this server"))
@@ -183,13 +184,19 @@ internal sealed class RouteResolver
         };
     }
 
-    private RouteResolution CheckLoops(IReadOnlyList<RouteTarget> targets) =>
-        targets.Any(t => IsUs(t.EndPoint))
+    private RouteResolution CheckLoops(IReadOnlyList<RouteTarget> targets)
+    {
+        var local = LocalAddressesOnce();
+        return targets.Any(t => IsUs(t.EndPoint, local))
             ? new RouteResolution([], new DeliveryFailure(false, "5.4.6", "Loop detected: the destination is this server"))
             : new RouteResolution(targets, null);
+    }
 
-    /// <summary>True when <paramref name="endPoint"/> is one this server listens on.</summary>
-    public bool IsUs(IPEndPoint endPoint)
+    /// <summary>
+    /// True when <paramref name="endPoint"/> is one this server listens on. <paramref name="localAddresses"/>:
+    /// the host's addresses, enumerated at most once per resolution (only for a wildcard listener).
+    /// </summary>
+    private bool IsUs(IPEndPoint endPoint, Lazy<HashSet<IPAddress>> localAddresses)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
         foreach (var local in _options.LocalEndPoints)
@@ -205,7 +212,7 @@ internal sealed class RouteResolver
             }
 
             if ((local.Address.Equals(IPAddress.Any) || local.Address.Equals(IPAddress.IPv6Any))
-                && (IPAddress.IsLoopback(endPoint.Address) || LocalAddresses().Contains(endPoint.Address)))
+                && (IPAddress.IsLoopback(endPoint.Address) || localAddresses.Value.Contains(endPoint.Address)))
             {
                 return true;
             }
@@ -213,6 +220,8 @@ internal sealed class RouteResolver
 
         return false;
     }
+
+    private static Lazy<HashSet<IPAddress>> LocalAddressesOnce() => new(LocalAddresses, LazyThreadSafetyMode.None);
 
     private static HashSet<IPAddress> LocalAddresses()
     {
