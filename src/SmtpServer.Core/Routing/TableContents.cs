@@ -133,7 +133,7 @@ internal sealed class TableContents
             span = ascii;
         }
 
-        return MatchAsciiDomain(span) || MatchPattern(span.ToString());
+        return MatchAsciiDomain(span) || (_patterns.Length > 0 && MatchPattern(span.ToString()));
     }
 
     /// <summary>OpenSMTPD <c>mailaddr_match()</c>: see <see cref="ILookupTable.MatchMailAddressAsync"/>.</summary>
