@@ -69,8 +69,6 @@ internal sealed class TableContents
         _wildcardLookup = _wildcardSuffixes.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
-    public static TableContents Empty { get; } = new([]);
-
     public int Count => _entries.Count + _patterns.Length;
 
     public IEnumerable<TableEntry> Entries => _entries.Values;
