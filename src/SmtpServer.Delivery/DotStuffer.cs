@@ -7,7 +7,6 @@ internal sealed class DotStuffer
 {
     private bool _atLineStart = true;
     private byte _last1; // the last byte written
-    private byte _last2; // the one before
 
     public void Write(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
     {
@@ -22,7 +21,7 @@ internal sealed class DotStuffer
             var lf = input.IndexOf((byte)'\n');
             var run = lf < 0 ? input : input[..(lf + 1)];
             output.Write(run);
-            Remember(run);
+            _last1 = run[^1];
             _atLineStart = lf >= 0;
             input = input[run.Length..];
         }
@@ -39,19 +38,5 @@ internal sealed class DotStuffer
         }
 
         output.Write(".\r\n"u8);
-    }
-
-    private void Remember(ReadOnlySpan<byte> run)
-    {
-        if (run.Length >= 2)
-        {
-            _last2 = run[^2];
-            _last1 = run[^1];
-        }
-        else
-        {
-            _last2 = _last1;
-            _last1 = run[0];
-        }
     }
 }

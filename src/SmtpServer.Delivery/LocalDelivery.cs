@@ -23,18 +23,7 @@ internal static class LocalDelivery
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(agent);
-        var results = await ForEachCoreAsync(request, kind, agent.Action, logger, deliverOne, cancellationToken).ConfigureAwait(false);
-        return [.. results.Select((result, i) => result with { Destination = agent.DestinationOf(request.Recipients[i]) })];
-    }
-
-    private static async ValueTask<IReadOnlyList<DeliveryResult>> ForEachCoreAsync(
-        DeliveryRequest request,
-        string kind,
-        string action,
-        ILogger logger,
-        Func<EnvelopeRecord, CancellationToken, ValueTask<DeliveryResult>> deliverOne,
-        CancellationToken cancellationToken)
-    {
+        var action = agent.Action;
         IReadOnlyList<string> deliveredTo;
         try
         {
@@ -42,26 +31,29 @@ internal static class LocalDelivery
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return [.. request.Recipients.Select(r => Fail(logger, action, r.Id, new DeliveryFailure(true, "4.3.0", $"{kind}: cannot read the queued message: {e.Message}")))];
+            return [.. request.Recipients.Select(r => Fail(logger, action, r.Id, new DeliveryFailure(true, "4.3.0", $"{kind}: cannot read the queued message: {e.Message}")) with { Destination = agent.DestinationOf(r) })];
         }
 
         var results = new List<DeliveryResult>(request.Recipients.Count);
         foreach (var envelope in request.Recipients)
         {
+            DeliveryResult result;
             if (TraceHeaders.Validate(envelope.Sender, envelope.Recipient) is { } invalid)
             {
                 DeliveryLog.UnsafeEnvelope(logger, action, envelope.Id, invalid.Diagnostic);
-                results.Add(Fail(logger, action, envelope.Id, invalid));
+                result = Fail(logger, action, envelope.Id, invalid);
             }
             else if (TraceHeaders.IsLoop(deliveredTo, envelope.Recipient))
             {
                 DeliveryLog.LoopDetected(logger, action, envelope.Id, LocalRecipient.FormatAddress(envelope.Recipient));
-                results.Add(Fail(logger, action, envelope.Id, TraceHeaders.LoopFailure(envelope.Recipient)));
+                result = Fail(logger, action, envelope.Id, TraceHeaders.LoopFailure(envelope.Recipient));
             }
             else
             {
-                results.Add(await deliverOne(envelope, cancellationToken).ConfigureAwait(false));
+                result = await deliverOne(envelope, cancellationToken).ConfigureAwait(false);
             }
+
+            results.Add(result with { Destination = agent.DestinationOf(envelope) });
         }
 
         return results;

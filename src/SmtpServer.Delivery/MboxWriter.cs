@@ -151,15 +151,10 @@ internal sealed class MboxWriter
     {
         while (true)
         {
+            FileStream? stream = null;
             try
             {
-                var stream = new FileStream(lockPath, PrivateFiles.Create(new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write }));
-                await using (stream.ConfigureAwait(false))
-                {
-                    await stream.WriteAsync(Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n"), cancellationToken).ConfigureAwait(false);
-                }
-
-                return true;
+                stream = new FileStream(lockPath, PrivateFiles.Create(new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write }));
             }
             catch (IOException) when (File.Exists(lockPath))
             {
@@ -172,10 +167,37 @@ internal sealed class MboxWriter
                 }
             }
 
+            if (stream is not null)
+            {
+                await WritePidAsync(stream, lockPath, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+
             if (!await WaitAsync(deadline, cancellationToken).ConfigureAwait(false))
             {
                 return false;
             }
+        }
+    }
+
+    /// <summary>
+    /// Writes our pid into the dotlock we just created. A failure (a full disk, cancellation)
+    /// removes the lock before it is rethrown: left, it would be taken for another process's lock
+    /// until it went stale.
+    /// </summary>
+    private static async ValueTask WritePidAsync(FileStream stream, string lockPath, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using (stream.ConfigureAwait(false))
+            {
+                await stream.WriteAsync(Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n"), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            TryDelete(lockPath);
+            throw;
         }
     }
 

@@ -38,12 +38,9 @@ internal sealed class SmtpClientConnection : IAsyncDisposable
         _network = new NetworkStream(socket, ownsSocket: true);
         _stream = _network;
         (_reader, _writer) = CreatePipes(_stream);
-        RemoteEndPoint = socket.RemoteEndPoint;
     }
 
     public string Step => _step;
-
-    public EndPoint? RemoteEndPoint { get; }
 
     /// <summary>The EHLO/LHLO keywords (upper case) with their parameters; empty after HELO.</summary>
     public IReadOnlyDictionary<string, string> Extensions => _extensions;
@@ -239,13 +236,6 @@ internal sealed class SmtpClientConnection : IAsyncDisposable
         {
             throw new TimeoutException($"timed out after {timeout.TotalSeconds:0} s {_step}");
         }
-    }
-
-    /// <summary>Sends one line without waiting for a reply (AUTH continuation data).</summary>
-    public async ValueTask SendLineAsync(string line, CancellationToken cancellationToken)
-    {
-        WriteLine(line);
-        await _writer.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -16,8 +16,6 @@ internal sealed record SmtpClientReply(int Code, string? EnhancedStatus, IReadOn
 
     public bool IsPositive => Code is >= 200 and < 300;
 
-    public bool IsTemporary => Code is >= 400 and < 500;
-
     public bool IsPermanent => Code is >= 500 and < 600;
 
     /// <summary>"550 5.1.1 text text", bounded, for the envelope's last error and the DSN Diagnostic-Code.</summary>

@@ -96,6 +96,25 @@ public sealed class MboxAgentTests : IDisposable
     }
 
     [Fact]
+    public async Task A_dotlock_whose_pid_write_fails_is_removed_not_left_as_another_writers()
+    {
+        // Cancelled before the call: nothing checks the token until the pid write into the
+        // dotlock just created, which then fails.
+        var message = TestMessages.Write(_dir, TestMessages.Simple);
+        var mbox = _dir.Combine("mail", "alice");
+        var writer = new MboxWriter("local", TimeSpan.FromSeconds(5), MboxWriter.DefaultStaleLockAge, TimeProvider.System, NullLogger.Instance);
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        var envelope = TestMessages.Envelope(QueueId.New(TimeProvider.System), "alice@example.org");
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await writer.AppendAsync(mbox, message, envelope, cancelled.Token));
+        Assert.False(File.Exists(mbox + ".lock"));
+
+        // The next delivery is not blocked by it.
+        var result = await writer.AppendAsync(mbox, message, envelope, default);
+        Assert.Equal(DeliveryStatus.Delivered, result.Status);
+    }
+
+    [Fact]
     public async Task A_fresh_dotlock_blocks_and_a_stale_one_is_removed()
     {
         var message = TestMessages.Write(_dir, TestMessages.Simple);

@@ -230,9 +230,12 @@ internal sealed class RecipientExpander(IRouter router, IReadOnlyDictionary<stri
     /// <c>:include:/path</c> (aliases(5)): more values from that file, one per line or
     /// comma-separated, '#' comments, read now so an edit counts at the next RCPT. They are an
     /// alias value's values (a <c>/file</c> or <c>|command</c> only where the action allows it);
-    /// the include is a level of the depth limit, so an include loop ends in 524 5.2.4 as an alias
-    /// loop does. A relative path, a file that cannot be read or one over
+    /// the include is a level of the depth limit, and an include loop ends as an alias loop does
+    /// (524 5.2.4 when nothing else was found). A relative path, a file that cannot be read or one over
     /// <see cref="MaxIncludeSize"/> is a broken table: 451 4.3.0, never an answer without the file.
+    /// A file is read once per expansion (per action and domain, which its values depend on), as
+    /// an alias entry is visited once: files that include each other several times would
+    /// otherwise be read exponentially often.
     /// </summary>
     private async ValueTask<SmtpReply?> IncludeAsync(State state, string path, Origin origin, int depth, string indent, CancellationToken cancellationToken)
     {
@@ -240,6 +243,12 @@ internal sealed class RecipientExpander(IRouter router, IReadOnlyDictionary<stri
         {
             state.Trace.Add($"{indent}:include:{path}: expansion deeper than {MaxDepth}");
             return ExpansionProblem;
+        }
+
+        if (!state.Visited.Add($"{origin.Action}\n{origin.Address.Domain.ToLowerInvariant()}\n:include:{path}"))
+        {
+            // Its values are in the expansion already (or being expanded, for a loop).
+            return null;
         }
 
         string text;

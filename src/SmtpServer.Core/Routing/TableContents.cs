@@ -69,8 +69,6 @@ internal sealed class TableContents
         _wildcardLookup = _wildcardSuffixes.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
-    public static TableContents Empty { get; } = new([]);
-
     public int Count => _entries.Count + _patterns.Length;
 
     public IEnumerable<TableEntry> Entries => _entries.Values;
@@ -133,7 +131,7 @@ internal sealed class TableContents
             span = ascii;
         }
 
-        return MatchAsciiDomain(span) || MatchPattern(span.ToString());
+        return MatchAsciiDomain(span) || (_patterns.Length > 0 && MatchPattern(span.ToString()));
     }
 
     /// <summary>OpenSMTPD <c>mailaddr_match()</c>: see <see cref="ILookupTable.MatchMailAddressAsync"/>.</summary>

@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using SmtpServer.Core.Delivery;
 using SmtpServer.Core.Queue;
+using SmtpServer.Core.Scheduling;
 using SmtpServer.Protocol;
 
 namespace SmtpServer.Delivery.Relay;
@@ -143,7 +143,7 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
                 envelope.Sender is null ? string.Empty : LocalRecipient.FormatAddress(envelope.Sender),
                 LocalRecipient.FormatAddress(envelope.Recipient),
                 relay,
-                FormatDelay(delay < TimeSpan.Zero ? TimeSpan.Zero : delay),
+                Scheduler.FormatDelay(delay),
                 result.Status switch
                 {
                     DeliveryStatus.Delivered => "Ok",
@@ -154,28 +154,6 @@ internal sealed partial class RelayAgent : IDeliveryAgent, IAsyncDisposable
         }
 
         return [.. results.Select(r => r!)];
-    }
-
-    /// <summary>OpenSMTPD's delay format: 1h2m3s, 5s.</summary>
-    internal static string FormatDelay(TimeSpan delay)
-    {
-        var text = string.Empty;
-        if (delay.TotalDays >= 1)
-        {
-            text += ((int)delay.TotalDays).ToString(CultureInfo.InvariantCulture) + "d";
-        }
-
-        if (delay.Hours > 0)
-        {
-            text += delay.Hours.ToString(CultureInfo.InvariantCulture) + "h";
-        }
-
-        if (delay.Minutes > 0)
-        {
-            text += delay.Minutes.ToString(CultureInfo.InvariantCulture) + "m";
-        }
-
-        return text + delay.Seconds.ToString(CultureInfo.InvariantCulture) + "s";
     }
 
     /// <summary>OpenSSL's names (TLSv1.3) for <see cref="System.Security.Authentication.SslProtocols"/> as the connection reports them (Tls13); null without TLS.</summary>

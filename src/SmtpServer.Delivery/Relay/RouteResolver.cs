@@ -29,6 +29,15 @@ internal sealed record MxHost(string Name, int Preference);
 /// </summary>
 internal sealed class RouteResolver
 {
+    /// <summary>
+    /// MX hosts tried at most (the best by preference): a hostile domain can list thousands (TCP
+    /// fallback), each costs an A and an AAAA query.
+    /// </summary>
+    public const int MaxMxHosts = 10;
+
+    /// <summary>Addresses kept per MX host (after the family order): each may cost a connection attempt.</summary>
+    public const int MaxAddressesPerHost = 10;
+
     private readonly DnsResolver _dns;
     private readonly RelayAgentOptions _options;
     private readonly Random _random;
@@ -107,7 +116,7 @@ internal sealed class RouteResolver
                 errors.Add($"{host.Name}: {error}");
             }
 
-            targets.AddRange(addresses.Select(a => (new RouteTarget(host.Name, a, _options.MxPort), host.Preference)));
+            targets.AddRange(addresses.Take(MaxAddressesPerHost).Select(a => (new RouteTarget(host.Name, a, _options.MxPort), host.Preference)));
         }
 
         if (targets.Count == 0)
@@ -117,7 +126,8 @@ internal sealed class RouteResolver
 
         // RFC 5321 §5.1: if we are one of the MX hosts, only hosts with a better preference may
         // be used; none left is a loop.
-        var ours = targets.Where(t => IsUs(t.Target.EndPoint)).Select(t => t.Preference).DefaultIfEmpty(int.MaxValue).Min();
+        var local = LocalAddressesOnce();
+        var ours = targets.Where(t => IsUs(t.Target.EndPoint, local)).Select(t => t.Preference).DefaultIfEmpty(int.MaxValue).Min();
         var usable = targets.Where(t => t.Preference < ours).Select(t => t.Target).ToList();
         return usable.Count == 0
             ? new RouteResolution([], new DeliveryFailure(false, "5.4.6", "Loop detected: the MX of " + domain + " points back at this server"))
@@ -125,8 +135,9 @@ internal sealed class RouteResolver
     }
 
     /// <summary>
-    /// MX records in trying order: by preference, shuffled among equals; the domain itself when
-    /// there are none (implicit MX); a null MX or an MX named localhost is permanent.
+    /// MX records in trying order: by preference, shuffled among equals, the first
+    /// <see cref="MaxMxHosts"/> only; the domain itself when there are none (implicit MX); a null
+    /// MX or an MX named localhost is permanent.
     /// </summary>
     public static (IReadOnlyList<MxHost> Hosts, DeliveryFailure? Failure) Order(string domain, IReadOnlyList<MxHost> records, Random random)
     {
@@ -153,6 +164,7 @@ internal sealed class RouteResolver
             .GroupBy(r => r.Preference)
             .OrderBy(g => g.Key)
             .SelectMany(g => g.OrderBy(_ => random.Next()))
+            .Take(MaxMxHosts)
             .ToList();
         return (ordered, null);
     }
@@ -172,13 +184,19 @@ internal sealed class RouteResolver
         };
     }
 
-    private RouteResolution CheckLoops(IReadOnlyList<RouteTarget> targets) =>
-        targets.Any(t => IsUs(t.EndPoint))
+    private RouteResolution CheckLoops(IReadOnlyList<RouteTarget> targets)
+    {
+        var local = LocalAddressesOnce();
+        return targets.Any(t => IsUs(t.EndPoint, local))
             ? new RouteResolution([], new DeliveryFailure(false, "5.4.6", "Loop detected: the destination is this server"))
             : new RouteResolution(targets, null);
+    }
 
-    /// <summary>True when <paramref name="endPoint"/> is one this server listens on.</summary>
-    public bool IsUs(IPEndPoint endPoint)
+    /// <summary>
+    /// True when <paramref name="endPoint"/> is one this server listens on. <paramref name="localAddresses"/>:
+    /// the host's addresses, enumerated at most once per resolution (only for a wildcard listener).
+    /// </summary>
+    private bool IsUs(IPEndPoint endPoint, Lazy<HashSet<IPAddress>> localAddresses)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
         foreach (var local in _options.LocalEndPoints)
@@ -194,7 +212,7 @@ internal sealed class RouteResolver
             }
 
             if ((local.Address.Equals(IPAddress.Any) || local.Address.Equals(IPAddress.IPv6Any))
-                && (IPAddress.IsLoopback(endPoint.Address) || LocalAddresses().Contains(endPoint.Address)))
+                && (IPAddress.IsLoopback(endPoint.Address) || localAddresses.Value.Contains(endPoint.Address)))
             {
                 return true;
             }
@@ -202,6 +220,8 @@ internal sealed class RouteResolver
 
         return false;
     }
+
+    private static Lazy<HashSet<IPAddress>> LocalAddressesOnce() => new(LocalAddresses, LazyThreadSafetyMode.None);
 
     private static HashSet<IPAddress> LocalAddresses()
     {

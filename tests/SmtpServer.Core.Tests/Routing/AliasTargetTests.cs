@@ -154,6 +154,30 @@ public sealed class AliasTargetTests : IDisposable
         Assert.Equal(string.Format(null, NoFile, "list@example.org"), await OutcomeAsync(strict, "list@example.org"));
     }
 
+    [Fact]
+    public async Task An_include_file_reached_many_times_is_read_once_per_expansion()
+    {
+        // chain1 includes chain2 four times, chain2 chain3 four times, ... chain5 names alice:
+        // 1 + 4 + 16 + 64 + 256 reads without the visited check.
+        const int Files = 5;
+        for (var i = 1; i <= Files; i++)
+        {
+            var next = i == Files ? "alice" : string.Join(", ", Enumerable.Repeat($":include:{_dir.Combine($"chain{i + 1}")}", 4));
+            File.WriteAllText(_dir.Combine($"chain{i}"), next + "\n");
+        }
+
+        var expander = Expander($"chain: :include:{_dir.Combine("chain1")}, :include:{_dir.Combine("chain1")}\n", TableFormat.Aliases, AliasTargetPermissions.None);
+        var result = await expander.ExpandAsync(RuleRouterTests.Request(recipient: "chain@example.org"), default);
+        Assert.Equal("alice@example.org local", string.Join(" | ", result.Recipients.Select(r => $"{r.Recipient.Address} {r.Action}")));
+
+        // Each read of a file leaves one "…:include:path → values" line in the trace.
+        for (var i = 1; i <= Files; i++)
+        {
+            var read = $":include:{_dir.Combine($"chain{i}")} →";
+            Assert.Equal(1, result.Trace.Count(l => l.Contains(read, StringComparison.Ordinal)));
+        }
+    }
+
     public static TheoryData<string, string, string> VirtualCases => new()
     {
         { All, "pipe@example.org", "pipe@example.org local Command |/usr/bin/prog a,b | alice@example.org local" },

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using SmtpServer.Core.Delivery;
+using SmtpServer.Core.Dns;
 using SmtpServer.Delivery.Relay;
 using SmtpServer.Testing;
 
@@ -119,6 +120,42 @@ public sealed class RelayDnsInteropTests : IDisposable
             Assert.All(results, r => Assert.Equal("4.4.4", r.EnhancedStatus));
             Assert.Contains("No valid route to remote MX", results[0].Diagnostic, StringComparison.Ordinal);
             Assert.Contains("mx.nowhere.test", results[0].Diagnostic, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_domain_with_many_mx_hosts_resolves_only_the_best_ten_and_ten_addresses_each()
+    {
+        // 15 MX hosts (preference 1..15, each with an address) and one host with 15 addresses
+        // (from a hosts file: dnsmasq answers all of a name's lines).
+        var hosts = _dir.Combine("hosts");
+        await File.WriteAllLinesAsync(hosts, Enumerable.Range(1, 15).Select(i => $"127.0.1.{i} wide.test"));
+        string[] records =
+        [
+            .. Enumerable.Range(1, 15).SelectMany(i => new[] { $"--mx-host=many.test,mx{i:D2}.many.test,{i}", $"--host-record=mx{i:D2}.many.test,127.0.0.{i}" }),
+            "--mx-host=wide.test,wide.test,10",
+            "--addn-hosts=" + hosts,
+        ];
+        var (dns, dnsPort) = await Dnsmasq.StartAsync(records);
+        await using (dns)
+        {
+            var client = new DnsResolver([new IPEndPoint(IPAddress.Loopback, dnsPort)], TimeSpan.FromSeconds(2), hostsPath: null);
+            Assert.Equal(15, (await client.AddressesAsync("wide.test", AddressFamily.InterNetwork, default)).Records.Count);
+            var resolver = new RouteResolver(new RelayAgentOptions
+            {
+                HeloName = "mx.us.test",
+                Dns = client,
+                Family = AddressFamilyPreference.IPv4,
+            });
+
+            var many = await resolver.ResolveDomainAsync("many.test", default);
+            Assert.Null(many.Failure);
+            Assert.Equal(Enumerable.Range(1, 10).Select(i => $"mx{i:D2}.many.test"), many.Targets.Select(t => t.HostName));
+
+            var wide = await resolver.ResolveDomainAsync("wide.test", default);
+            Assert.Null(wide.Failure);
+            Assert.Equal(RouteResolver.MaxAddressesPerHost, wide.Targets.Count);
+            Assert.All(wide.Targets, t => Assert.Equal("wide.test", t.HostName));
         }
     }
 
